@@ -1,0 +1,322 @@
+//! Typed run configuration, resolved in layers: recipe defaults < config file < `--set` flags.
+//! An unknown or mistyped key anywhere is an error that names the key.
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::augment::AugmentConfig;
+use crate::data::cifar::Cifar;
+use crate::eval::metrics::GroupRule;
+use crate::loss::LossConfig;
+use crate::model::ModelConfig;
+use crate::train::schedule::LrSchedule;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+    #[error("--set {0:?}: expected key=value, e.g. train.epochs=2")]
+    BadOverride(String),
+    #[error("train.recipe = {0:?} is not known; available: ldam, reslt")]
+    UnknownRecipe(String),
+    #[error("{key} = {value}: {why}")]
+    BadValue { key: &'static str, value: String, why: &'static str },
+}
+
+/// The whole configuration of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Run name (default: the config file's stem).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Seed for weight init, data order and augmentation.
+    #[serde(default)]
+    pub seed: u64,
+    /// `auto` (CUDA when available), `cpu`, `cuda` or `cuda:N`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    #[serde(default)]
+    pub data: DataConfig,
+    #[serde(default)]
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub loss: LossConfig,
+    pub train: TrainConfig,
+    #[serde(default)]
+    pub eval: EvalConfig,
+}
+
+fn default_device() -> String {
+    "auto".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub dataset: Cifar,
+    /// Imbalance ratio ρ = n_max / n_min; 1 keeps the full balanced training set.
+    pub rho: f64,
+    /// Seed of numpy's legacy RNG that picks the subset (0 is the community standard).
+    pub subset_seed: u32,
+    pub augment: AugmentConfig,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig { dataset: Cifar::Cifar10, rho: 100.0, subset_seed: 0, augment: AugmentConfig::default() }
+    }
+}
+
+/// Optimiser, schedule and loop settings. Every field is filled by the recipe unless given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Name of the preset that filled the defaults (`ldam`, SPEC §3.4, or `reslt`, SPEC §4.6).
+    pub recipe: String,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub drop_last: bool,
+    pub lr: f64,
+    pub momentum: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+    pub warmup_epochs: usize,
+    /// Warm-up starts at this fraction of the base LR: 0 (ldam) or 1/3 (reslt).
+    pub warmup_start_factor: f64,
+    /// Epochs (0-based) at which the LR is multiplied by `gamma`, cumulatively.
+    pub milestones: Vec<usize>,
+    pub gamma: f64,
+    /// Data worker threads.
+    pub workers: usize,
+    /// libtorch intra-op threads; 0 leaves libtorch's default (one per physical core).
+    pub threads: usize,
+    /// Keep activations and conv weights in channels-last layout (faster on CPU, same math).
+    pub channels_last: bool,
+}
+
+impl TrainConfig {
+    pub fn schedule(&self) -> LrSchedule {
+        LrSchedule {
+            base: self.lr,
+            warmup_epochs: self.warmup_epochs,
+            warmup_start_factor: self.warmup_start_factor,
+            milestones: self.milestones.clone(),
+            gamma: self.gamma,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Evaluate every `every` epochs before `dense_from`, every epoch from it on, and always at
+    /// the last epoch.
+    pub every: usize,
+    /// Default: the first LR milestone, where the best epoch lies.
+    pub dense_from: Option<usize>,
+    /// Many/Medium/Few rule. Default: index ranges 0–2/3–5/6–9 on CIFAR-10 (SPEC §1.5 (C)),
+    /// counts >100 / 20–100 / <20 on CIFAR-100 (SPEC §1.5 (A)).
+    pub groups: Option<GroupRule>,
+    pub batch_size: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig { every: 10, dense_from: None, groups: None, batch_size: 500 }
+    }
+}
+
+impl Config {
+    pub fn group_rule(&self) -> GroupRule {
+        self.eval.groups.clone().unwrap_or(match self.data.dataset {
+            Cifar::Cifar10 => GroupRule::Index { bounds: [3, 6] },
+            Cifar::Cifar100 => GroupRule::Count { many_above: 100, few_below: 20 },
+        })
+    }
+
+    /// Whether to evaluate after epoch `epoch` (0-based).
+    pub fn eval_at(&self, epoch: usize) -> bool {
+        let dense_from = self.eval.dense_from.or(self.train.milestones.first().copied()).unwrap_or(usize::MAX);
+        epoch + 1 == self.train.epochs || epoch >= dense_from || (self.eval.every > 0 && (epoch + 1) % self.eval.every == 0)
+    }
+
+    /// Checks serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, value: String, why| Err(ConfigError::BadValue { key, value, why });
+        if !(self.data.rho >= 1.0) {
+            return bad("data.rho", self.data.rho.to_string(), "must be ≥ 1");
+        }
+        if self.train.epochs == 0 {
+            return bad("train.epochs", "0".into(), "must be ≥ 1");
+        }
+        if self.train.batch_size == 0 {
+            return bad("train.batch_size", "0".into(), "must be ≥ 1");
+        }
+        if !(0.0..1.0).contains(&self.loss.label_smoothing) {
+            return bad("loss.label_smoothing", self.loss.label_smoothing.to_string(), "must be in [0, 1)");
+        }
+        if self.data.augment.crop_padding > 16 {
+            return bad("data.augment.crop_padding", self.data.augment.crop_padding.to_string(), "must be ≤ 16");
+        }
+        if let Some(GroupRule::Index { bounds }) = &self.eval.groups {
+            if bounds[0] > bounds[1] || bounds[1] > self.data.dataset.num_classes() {
+                return bad("eval.groups.bounds", format!("{bounds:?}"), "must be ascending and within the class count");
+            }
+        }
+        self.model
+            .validate()
+            .map_err(|e| ConfigError::Invalid { origin: "model".into(), message: e.to_string() })?;
+        Ok(())
+    }
+}
+
+/// Defaults of a named recipe as a TOML table under `train`.
+fn recipe_defaults(name: &str) -> Result<toml::Table, ConfigError> {
+    let text = match name {
+        // SPEC §3.4: LDAM-DRW's standard CIFAR-LT recipe.
+        "ldam" => {
+            "epochs = 200\nbatch_size = 128\ndrop_last = false\nlr = 0.1\nmomentum = 0.9\nnesterov = false\n\
+             weight_decay = 2e-4\nwarmup_epochs = 5\nwarmup_start_factor = 0.0\nmilestones = [160, 180]\ngamma = 0.01\n"
+        }
+        // SPEC §4.6: ResLT's CIFAR recipe.
+        "reslt" => {
+            "epochs = 200\nbatch_size = 128\ndrop_last = true\nlr = 0.1\nmomentum = 0.9\nnesterov = true\n\
+             weight_decay = 5e-4\nwarmup_epochs = 5\nwarmup_start_factor = 0.3333333333333333\nmilestones = [160, 180]\ngamma = 0.1\n"
+        }
+        other => return Err(ConfigError::UnknownRecipe(other.to_string())),
+    };
+    let mut t: toml::Table = text.parse().expect("recipe tables are valid TOML");
+    t.insert("recipe".into(), toml::Value::String(name.into()));
+    t.insert("workers".into(), toml::Value::Integer(1));
+    t.insert("threads".into(), toml::Value::Integer(0));
+    t.insert("channels_last".into(), toml::Value::Boolean(true));
+    Ok(t)
+}
+
+/// Recursively lay `over` on top of `base`.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Parse `a.b.c=value` into a nested table. The value is read as TOML (numbers, booleans,
+/// arrays, quoted strings) and falls back to a bare string.
+pub fn parse_override(s: &str) -> Result<toml::Table, ConfigError> {
+    let (key, value) = s.split_once('=').ok_or_else(|| ConfigError::BadOverride(s.to_string()))?;
+    let key = key.trim();
+    if key.is_empty() || key.split('.').any(|p| p.is_empty()) {
+        return Err(ConfigError::BadOverride(s.to_string()));
+    }
+    let value = value.trim();
+    let parsed: toml::Value = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let mut table = toml::Table::new();
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = &mut table;
+    for p in &parts[..parts.len() - 1] {
+        cur = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .expect("freshly inserted table");
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), parsed);
+    Ok(table)
+}
+
+/// Resolve a config from TOML text plus overrides. `origin` names the source in errors.
+pub fn resolve(text: &str, origin: &str, overrides: &[String]) -> Result<Config, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid { origin: origin.to_string(), message };
+    let mut file: toml::Table = text.parse().map_err(|e: toml::de::Error| invalid(e.to_string()))?;
+    for o in overrides {
+        merge(&mut file, parse_override(o)?);
+    }
+    let recipe = file
+        .get("train")
+        .and_then(|t| t.get("recipe"))
+        .and_then(|r| r.as_str())
+        .unwrap_or("ldam")
+        .to_string();
+    let mut root = toml::Table::new();
+    root.insert("train".into(), toml::Value::Table(recipe_defaults(&recipe)?));
+    merge(&mut root, file);
+    let cfg: Config = toml::Value::Table(root).try_into().map_err(|e: toml::de::Error| invalid(e.to_string()))?;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Load and resolve a config file.
+pub fn load(path: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let mut cfg = resolve(&text, &path.display().to_string(), overrides)?;
+    if cfg.name.is_none() {
+        cfg.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    }
+    Ok(cfg)
+}
+
+impl Config {
+    /// The resolved config as TOML, saved in every run directory.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipe_fills_defaults_and_file_wins() {
+        let cfg = resolve("[train]\nrecipe = \"reslt\"\nepochs = 3\n", "t", &[]).unwrap();
+        assert_eq!(cfg.train.epochs, 3);
+        assert!(cfg.train.nesterov && cfg.train.drop_last);
+        assert_eq!(cfg.train.weight_decay, 5e-4);
+        let cfg = resolve("", "t", &["train.lr=0.05".into(), "data.rho=50".into()]).unwrap();
+        assert_eq!(cfg.train.recipe, "ldam");
+        assert_eq!(cfg.train.lr, 0.05);
+        assert_eq!(cfg.data.rho, 50.0);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = resolve("[train]\nepoch = 3\n", "cfg.toml", &[]).unwrap_err().to_string();
+        assert!(err.contains("cfg.toml") && err.contains("epoch"), "{err}");
+        let err = resolve("", "cfg.toml", &["model.widht=[1,2,3]".into()]).unwrap_err().to_string();
+        assert!(err.contains("widht"), "{err}");
+        let err = resolve("[train]\nrecipe = \"fast\"\n", "c", &[]).unwrap_err().to_string();
+        assert!(err.contains("fast"), "{err}");
+        assert!(resolve("", "c", &["nokey".into()]).is_err());
+        let err = resolve("[data]\nrho = 0.5\n", "c", &[]).unwrap_err().to_string();
+        assert!(err.contains("data.rho"), "{err}");
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let cfg = resolve("name = \"x\"\n[eval]\ngroups = { rule = \"count\", many_above = 100, few_below = 20 }\n", "c", &[]).unwrap();
+        let again = resolve(&cfg.to_toml(), "again", &[]).unwrap();
+        assert_eq!(cfg, again);
+    }
+
+    #[test]
+    fn eval_cadence() {
+        let cfg = resolve("", "c", &[]).unwrap();
+        let at: Vec<usize> = (0..200).filter(|&e| cfg.eval_at(e)).collect();
+        assert_eq!(&at[..3], &[9, 19, 29]);
+        assert!(at.contains(&159) && at.contains(&160) && at.contains(&199));
+        assert!(!at.contains(&158));
+        assert_eq!(at.len(), 16 + 40);
+    }
+}

@@ -1,0 +1,154 @@
+//! Per-image augmentation on `u8` CHW images (SPEC §1.4): random crop with zero padding and
+//! horizontal flip, then scaling to [0, 1] and per-channel normalisation. Kept free of libtorch so
+//! it runs on plain worker threads and is testable on its own.
+use super::cifar::IMAGE_BYTES;
+use super::rng::Rng;
+use serde::{Deserialize, Serialize};
+
+/// Per-channel mean and std of CIFAR-10, used for CIFAR-100 too by both reference codebases.
+pub const MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
+pub const STD: [f32; 3] = [0.2023, 0.1994, 0.2010];
+
+const SIDE: usize = 32;
+const PLANE: usize = SIDE * SIDE;
+
+/// What happens to a training image before it reaches the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AugmentConfig {
+    /// Zero padding of the random crop in pixels (0 disables the crop).
+    pub crop_padding: usize,
+    /// Random horizontal flip with probability 0.5.
+    pub flip: bool,
+}
+
+impl Default for AugmentConfig {
+    fn default() -> Self {
+        AugmentConfig { crop_padding: 4, flip: true }
+    }
+}
+
+/// Crop a 32×32 window at offset (dy, dx) out of the image zero-padded by `pad` on every side,
+/// optionally mirrored left–right, into `dst`.
+pub fn crop_flip(src: &[u8], dst: &mut [u8], pad: usize, dy: usize, dx: usize, flip: bool) {
+    debug_assert_eq!(src.len(), IMAGE_BYTES);
+    for c in 0..3 {
+        let s = &src[c * PLANE..(c + 1) * PLANE];
+        let d = &mut dst[c * PLANE..(c + 1) * PLANE];
+        for y in 0..SIDE {
+            let sy = y as isize + dy as isize - pad as isize;
+            let row = &mut d[y * SIDE..(y + 1) * SIDE];
+            if !(0..SIDE as isize).contains(&sy) {
+                row.fill(0);
+                continue;
+            }
+            for (x, out) in row.iter_mut().enumerate() {
+                let cx = if flip { SIDE - 1 - x } else { x };
+                let sx = cx as isize + dx as isize - pad as isize;
+                *out = if (0..SIDE as isize).contains(&sx) { s[sy as usize * SIDE + sx as usize] } else { 0 };
+            }
+        }
+    }
+}
+
+/// Draw the random parameters of one image and apply them.
+pub fn augment(src: &[u8], dst: &mut [u8], cfg: &AugmentConfig, rng: &mut Rng) {
+    let span = 2 * cfg.crop_padding + 1;
+    let dy = rng.below(span);
+    let dx = rng.below(span);
+    let flip = cfg.flip && rng.coin(0.5);
+    crop_flip(src, dst, cfg.crop_padding, dy, dx, flip);
+}
+
+/// Scale to [0, 1] and normalise each channel: (v/255 − mean)/std.
+pub fn normalise(src: &[u8], dst: &mut [f32]) {
+    for c in 0..3 {
+        let scale = 1.0 / (255.0 * STD[c]);
+        let shift = MEAN[c] / STD[c];
+        for (o, &v) in dst[c * PLANE..(c + 1) * PLANE].iter_mut().zip(&src[c * PLANE..(c + 1) * PLANE]) {
+            *o = v as f32 * scale - shift;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ramp() -> Vec<u8> {
+        (0..IMAGE_BYTES).map(|i| (i % 251) as u8 + 1).collect()
+    }
+
+    #[test]
+    fn centre_crop_without_flip_is_identity() {
+        let src = ramp();
+        let mut dst = vec![0; IMAGE_BYTES];
+        crop_flip(&src, &mut dst, 4, 4, 4, false);
+        assert_eq!(src, dst);
+    }
+
+    #[test]
+    fn offset_crop_shifts_and_zero_fills() {
+        let src = ramp();
+        let mut dst = vec![9; IMAGE_BYTES];
+        // dy = 0, dx = 0: output (y, x) is source (y − 4, x − 4).
+        crop_flip(&src, &mut dst, 4, 0, 0, false);
+        assert_eq!(dst[0], 0, "padding is zero");
+        assert_eq!(dst[3 * SIDE + 10], 0, "rows above the image are zero");
+        assert_eq!(dst[4 * SIDE + 4], src[0]);
+        assert_eq!(dst[PLANE + 10 * SIDE + 7], src[PLANE + 6 * SIDE + 3]);
+        // dy = 8, dx = 8: output (y, x) is source (y + 4, x + 4).
+        crop_flip(&src, &mut dst, 4, 8, 8, false);
+        assert_eq!(dst[0], src[4 * SIDE + 4]);
+        assert_eq!(dst[31 * SIDE + 31], 0);
+    }
+
+    #[test]
+    fn flip_mirrors_columns() {
+        let src = ramp();
+        let mut dst = vec![0; IMAGE_BYTES];
+        crop_flip(&src, &mut dst, 4, 4, 4, true);
+        for y in [0, 13, 31] {
+            for x in [0, 5, 31] {
+                assert_eq!(dst[2 * PLANE + y * SIDE + x], src[2 * PLANE + y * SIDE + 31 - x]);
+            }
+        }
+    }
+
+    #[test]
+    fn random_offsets_cover_0_to_8_and_flip_rate_is_half() {
+        let src = ramp();
+        let mut dst = vec![0; IMAGE_BYTES];
+        let mut rng = Rng::from_keys(&[7]);
+        let mut seen = [false; 9];
+        let mut flips = 0;
+        let n = 4000;
+        for _ in 0..n {
+            let mut probe = rng.clone();
+            let dy = probe.below(9);
+            let _dx = probe.below(9);
+            let flip = probe.coin(0.5);
+            seen[dy] = true;
+            flips += flip as usize;
+            augment(&src, &mut dst, &AugmentConfig::default(), &mut rng);
+        }
+        assert!(seen.iter().all(|&s| s), "offsets seen: {seen:?}");
+        let rate = flips as f64 / n as f64;
+        assert!((rate - 0.5).abs() < 0.03, "flip rate {rate}");
+    }
+
+    #[test]
+    fn normalise_matches_formula_and_range() {
+        let mut src = vec![0u8; IMAGE_BYTES];
+        src[0] = 255;
+        src[PLANE] = 128;
+        let mut out = vec![0f32; IMAGE_BYTES];
+        normalise(&src, &mut out);
+        assert!((out[0] - (1.0 - 0.4914) / 0.2023).abs() < 1e-5);
+        assert!((out[1] - (-0.4914 / 0.2023)).abs() < 1e-5);
+        assert!((out[PLANE] - (128.0 / 255.0 - 0.4822) / 0.1994).abs() < 1e-5);
+        let lo = -0.4914f32 / 0.2023;
+        let hi = (1.0 - 0.4465f32) / 0.2010;
+        assert!(out.iter().all(|&v| v >= lo - 1e-4 && v <= hi + 1e-4));
+    }
+}

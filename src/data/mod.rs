@@ -1,0 +1,8 @@
+//! What an image goes through before the model. Plain `u8` buffers, no libtorch.
+pub mod augment;
+pub mod cifar;
+pub mod download;
+pub mod loader;
+pub mod mt19937;
+pub mod rng;
+pub mod subset;

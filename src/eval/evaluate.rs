@@ -1,0 +1,49 @@
+//! Running a network over the test set.
+use tch::{Device, Kind, Tensor};
+
+use crate::data::augment::normalise;
+use crate::data::cifar::{ImageSet, IMAGE_BYTES};
+use crate::model::{channels_last, Network};
+
+/// The test set, normalised once and kept on the training device.
+pub struct TestSet {
+    pub images: Tensor,
+    pub labels: Vec<i64>,
+}
+
+impl TestSet {
+    pub fn new(set: &ImageSet, device: Device, nhwc: bool) -> Self {
+        let mut buf = vec![0f32; set.len() * IMAGE_BYTES];
+        for (i, out) in buf.chunks_exact_mut(IMAGE_BYTES).enumerate() {
+            normalise(set.image(i), out);
+        }
+        let images = Tensor::from_slice(&buf).view([set.len() as i64, 3, 32, 32]).to_device(device);
+        let images = if nhwc { channels_last(&images) } else { images };
+        TestSet { images, labels: set.labels.iter().map(|&l| l as i64).collect() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+/// Arg-max predictions of `net` (eval mode, no gradients) on every test image.
+pub fn predict(net: &Network, test: &TestSet, batch_size: usize) -> Vec<i64> {
+    let _guard = tch::no_grad_guard();
+    let n = test.len() as i64;
+    let mut preds = Vec::with_capacity(test.len());
+    let mut start = 0;
+    while start < n {
+        let len = (batch_size as i64).min(n - start);
+        let xs = test.images.narrow(0, start, len);
+        let out = net.forward(&xs, false);
+        let p = out.logits.argmax(-1, false).to_kind(Kind::Int64).to_device(Device::Cpu);
+        preds.extend(Vec::<i64>::try_from(&p).expect("predictions are int64"));
+        start += len;
+    }
+    preds
+}

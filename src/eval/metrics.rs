@@ -1,0 +1,145 @@
+//! Accuracy overall, per class, per Many/Medium/Few group, and the confusion matrix.
+//!
+//! Group accuracy is the mean of the per-class accuracies of the classes in the group (SPEC
+//! §1.5), so it does not depend on how many test images each class has.
+use serde::{Deserialize, Serialize};
+
+/// How classes are split into Many / Medium / Few.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case", deny_unknown_fields)]
+pub enum GroupRule {
+    /// Fixed class-index ranges: many = [0, bounds[0]), medium = [bounds[0], bounds[1]),
+    /// few = [bounds[1], C). ResLT's CIFAR-10 evaluation uses bounds [3, 6] (3/3/4 classes).
+    Index { bounds: [usize; 2] },
+    /// By training count: many n > many_above, few n < few_below, medium otherwise
+    /// (RIDE and most LT code: 100 and 20).
+    Count { many_above: usize, few_below: usize },
+}
+
+impl GroupRule {
+    /// Group of each class: 0 = many, 1 = medium, 2 = few.
+    pub fn assign(&self, train_counts: &[usize]) -> Vec<usize> {
+        train_counts
+            .iter()
+            .enumerate()
+            .map(|(c, &n)| match *self {
+                GroupRule::Index { bounds } => {
+                    if c < bounds[0] {
+                        0
+                    } else if c < bounds[1] {
+                        1
+                    } else {
+                        2
+                    }
+                }
+                GroupRule::Count { many_above, few_below } => {
+                    if n > many_above {
+                        0
+                    } else if n < few_below {
+                        2
+                    } else {
+                        1
+                    }
+                }
+            })
+            .collect()
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            GroupRule::Index { bounds } => {
+                format!("class-index ranges: many 0–{}, medium {}–{}, few {}–end", bounds[0] - 1, bounds[0], bounds[1] - 1, bounds[1])
+            }
+            GroupRule::Count { many_above, few_below } => {
+                format!("training counts: many n>{many_above}, medium {few_below}≤n≤{many_above}, few n<{few_below}")
+            }
+        }
+    }
+}
+
+/// One group's accuracy; `None` when the group has no class (e.g. Few on CIFAR-10 by counts).
+pub type GroupAcc = Option<f64>;
+
+/// Test-set accuracy in percent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Accuracy {
+    pub overall: f64,
+    pub many: GroupAcc,
+    pub medium: GroupAcc,
+    pub few: GroupAcc,
+    pub per_class: Vec<f64>,
+}
+
+/// Full evaluation: accuracy plus the confusion matrix (rows = true class).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub accuracy: Accuracy,
+    pub confusion: Vec<Vec<u32>>,
+}
+
+pub fn evaluate_predictions(preds: &[i64], labels: &[i64], num_classes: usize, groups: &[usize]) -> Evaluation {
+    assert_eq!(preds.len(), labels.len(), "one prediction per label");
+    let mut confusion = vec![vec![0u32; num_classes]; num_classes];
+    for (&p, &y) in preds.iter().zip(labels) {
+        confusion[y as usize][p as usize] += 1;
+    }
+    let per_class: Vec<f64> = confusion
+        .iter()
+        .enumerate()
+        .map(|(c, row)| {
+            let total: u32 = row.iter().sum();
+            if total == 0 {
+                0.0
+            } else {
+                100.0 * row[c] as f64 / total as f64
+            }
+        })
+        .collect();
+    let correct: u32 = (0..num_classes).map(|c| confusion[c][c]).sum();
+    let overall = if preds.is_empty() { 0.0 } else { 100.0 * correct as f64 / preds.len() as f64 };
+    let group_mean = |g: usize| -> GroupAcc {
+        let accs: Vec<f64> = per_class.iter().zip(groups).filter(|(_, &gg)| gg == g).map(|(a, _)| *a).collect();
+        (!accs.is_empty()).then(|| accs.iter().sum::<f64>() / accs.len() as f64)
+    };
+    Evaluation {
+        accuracy: Accuracy { overall, many: group_mean(0), medium: group_mean(1), few: group_mean(2), per_class },
+        confusion,
+    }
+}
+
+/// Format a group accuracy for tables.
+pub fn fmt_group(a: GroupAcc) -> String {
+    a.map_or_else(|| "—".to_string(), |v| format!("{v:.2}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_by_index_and_by_count() {
+        let counts = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50];
+        assert_eq!(GroupRule::Index { bounds: [3, 6] }.assign(&counts), vec![0, 0, 0, 1, 1, 1, 2, 2, 2, 2]);
+        let by_count = GroupRule::Count { many_above: 100, few_below: 20 }.assign(&counts);
+        assert_eq!(by_count, vec![0, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
+        assert_eq!(GroupRule::Count { many_above: 100, few_below: 20 }.assign(&[101, 100, 20, 19]), vec![0, 1, 1, 2]);
+    }
+
+    #[test]
+    fn hand_made_predictions() {
+        // 3 classes, groups many={0}, medium={1}, few={2}.
+        let labels = [0, 0, 0, 0, 1, 1, 2, 2, 2, 2];
+        let preds = [0, 0, 0, 1, 1, 0, 2, 0, 0, 0];
+        let e = evaluate_predictions(&preds, &labels, 3, &[0, 1, 2]);
+        assert_eq!(e.confusion, vec![vec![3, 1, 0], vec![1, 1, 0], vec![3, 0, 1]]);
+        assert_eq!(e.accuracy.per_class, vec![75.0, 50.0, 25.0]);
+        assert!((e.accuracy.overall - 50.0).abs() < 1e-12);
+        assert_eq!(e.accuracy.many, Some(75.0));
+        assert_eq!(e.accuracy.few, Some(25.0));
+        // group mean is a mean of class accuracies, not of images
+        let e = evaluate_predictions(&preds, &labels, 3, &[0, 0, 1]);
+        assert_eq!(e.accuracy.many, Some(62.5));
+        assert_eq!(e.accuracy.few, None);
+        assert_eq!(fmt_group(e.accuracy.few), "—");
+    }
+}

@@ -1,0 +1,3 @@
+//! What the model learned.
+pub mod evaluate;
+pub mod metrics;

@@ -1,0 +1,12 @@
+//! longtail: train and evaluate long-tailed image classifiers on CIFAR-LT with libtorch.
+//!
+//! The module layout is the pipeline: `data` → `model` → `loss` → `train` → `eval` → `report`,
+//! with `config` (what to run) and `run` (where its results live) beside them.
+pub mod config;
+pub mod data;
+pub mod eval;
+pub mod loss;
+pub mod model;
+pub mod report;
+pub mod run;
+pub mod train;

@@ -1,0 +1,293 @@
+//! The `longtail` command line: parse, dispatch, print. No training logic lives here.
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use longtail::config;
+use longtail::data::cifar::{self, Cifar};
+use longtail::data::{download, subset};
+use longtail::eval::evaluate::{predict, TestSet};
+use longtail::eval::metrics::evaluate_predictions;
+use longtail::model::Network;
+use longtail::report::table::score_table;
+use longtail::run::{self, EpochScore, GroupsInfo, RunDir, Summary};
+use longtail::train::checkpoint;
+use longtail::train::trainer::{self, TrainOptions};
+
+#[derive(Parser)]
+#[command(name = "longtail", version, about = "Train and evaluate long-tailed CIFAR classifiers (ResLT, ELF, LDAM-DRW)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model from a TOML config (resumable).
+    Train {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Override a config key, e.g. --set train.epochs=2 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Run directory (default: runs/<name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue a killed run from its last checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// Dataset folder (else $LONGTAIL_DATA, else ./data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Device: auto, cpu, cuda, cuda:N (overrides the config).
+        #[arg(long)]
+        device: Option<String>,
+        /// One line per epoch instead of progress bars (for logs).
+        #[arg(long)]
+        plain: bool,
+    },
+    /// Evaluate a run's last (or best) weights on the test set.
+    Eval {
+        run_dir: PathBuf,
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Which weights: last or best.
+        #[arg(long, default_value = "last")]
+        weights: String,
+    },
+    /// Copy a finished run's summary to results/<name>.json (the evidence behind a number).
+    Publish {
+        run_dir: PathBuf,
+        /// Result name (default: the run's name).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// Replace an existing result file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Dataset tools.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Where the dataset is and how many images each split and class has.
+    Info {
+        #[arg(long, default_value = "cifar10")]
+        dataset: String,
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Also show the long-tailed counts at this ρ.
+        #[arg(long)]
+        rho: Option<f64>,
+    },
+    /// Check sizes, labels and official MD5s of every file.
+    Verify {
+        #[arg(long, default_value = "cifar10")]
+        dataset: String,
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Download and extract the official archive (MD5-checked, atomic).
+    Download {
+        #[arg(long, default_value = "cifar10")]
+        dataset: String,
+        /// Parent folder for the extracted release.
+        #[arg(long, default_value = "data")]
+        dir: PathBuf,
+        /// Mirror URL (the MD5 is still the official one unless --md5 is given).
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        md5: Option<String>,
+    },
+    /// Write the kept training indices of a long-tailed subset, one per line in kept order.
+    Subset {
+        #[arg(long)]
+        rho: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u32,
+        #[arg(long, default_value = "cifar10")]
+        dataset: String,
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn parse_dataset(s: &str) -> Result<Cifar> {
+    match s {
+        "cifar10" => Ok(Cifar::Cifar10),
+        "cifar100" => Ok(Cifar::Cifar100),
+        other => bail!("--dataset {other:?} is not known; use cifar10 or cifar100"),
+    }
+}
+
+fn shell_command() -> String {
+    std::env::args()
+        .map(|a| if a.contains(char::is_whitespace) || a.is_empty() { format!("'{a}'") } else { a })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn run_train(
+    config_path: &Path,
+    mut overrides: Vec<String>,
+    out: Option<PathBuf>,
+    resume: bool,
+    data: Option<PathBuf>,
+    device: Option<String>,
+    plain: bool,
+) -> Result<()> {
+    if let Some(d) = device {
+        overrides.push(format!("device=\"{d}\""));
+    }
+    let cfg = config::load(config_path, &overrides)?;
+    let name = cfg.name.clone().unwrap_or_else(|| "run".into());
+    let run_dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&name));
+    let opts = TrainOptions {
+        run_dir: run_dir.clone(),
+        resume,
+        data_dir: data,
+        config_path: Some(config_path.display().to_string()),
+        command: shell_command(),
+        plain,
+    };
+    let summary = trainer::train(&cfg, &opts)?;
+    println!("\n{} — {} ρ={} ({} epochs, {:.0} s)", summary.name, summary.dataset, summary.rho, summary.epochs, summary.wall_seconds);
+    println!("{}", score_table(&[("best", &summary.best), ("last", &summary.last)], &summary.groups));
+    println!("run directory: {}", run_dir.display());
+    Ok(())
+}
+
+fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str) -> Result<()> {
+    let dir = RunDir::new(run_dir);
+    let cfg_path = dir.file(run::CONFIG_FILE);
+    let cfg = config::load(&cfg_path, &[])?;
+    let device = trainer::resolve_device(&cfg.device)?;
+    let file = match weights {
+        "best" => run::BEST_WEIGHTS.to_string(),
+        "last" => {
+            let st: run::TrainState = run::read_json(&dir.file(run::STATE_FILE))?;
+            st.checkpoint
+        }
+        other => bail!("--weights {other:?}: use last or best"),
+    };
+    let data = trainer::load_data(&cfg, data.as_deref())?;
+    let mut vs = tch::nn::VarStore::new(device);
+    let net = Network::new(&vs.root(), &cfg.model, data.train.num_classes as i64)?;
+    if cfg.train.channels_last {
+        Network::to_channels_last(&vs);
+    }
+    checkpoint::load(&dir.file(&file), &mut vs)?;
+    let test = TestSet::new(&data.test, device, cfg.train.channels_last);
+    let preds = predict(&net, &test, cfg.eval.batch_size);
+    let rule = cfg.group_rule();
+    let groups = rule.assign(&data.train_counts);
+    let ev = evaluate_predictions(&preds, &test.labels, data.train.num_classes, &groups);
+    let info = GroupsInfo::new(rule.describe(), data.train_counts.clone(), &groups);
+    let st: Option<run::TrainState> = run::read_json(&dir.file(run::STATE_FILE)).ok();
+    let epoch = match (weights, &st) {
+        ("best", Some(s)) => s.best.as_ref().map_or(0, |b| b.epoch),
+        (_, Some(s)) => s.epochs_done,
+        _ => 0,
+    };
+    println!("{}", score_table(&[(weights, &EpochScore::new(epoch, &ev.accuracy))], &info));
+    println!("per class: {}", ev.accuracy.per_class.iter().map(|a| format!("{a:.1}")).collect::<Vec<_>>().join(" "));
+    Ok(())
+}
+
+fn run_publish(run_dir: &Path, name: Option<String>, results: &Path, force: bool) -> Result<()> {
+    let dir = RunDir::new(run_dir);
+    let summary_path = dir.file(run::SUMMARY_FILE);
+    if !summary_path.exists() {
+        bail!("{} has no {} yet: the run has not finished", run_dir.display(), run::SUMMARY_FILE);
+    }
+    let summary: Summary = run::read_json(&summary_path)?;
+    let name = name.unwrap_or_else(|| summary.name.clone());
+    std::fs::create_dir_all(results).with_context(|| format!("cannot create {}", results.display()))?;
+    let target = results.join(format!("{name}.json"));
+    if target.exists() && !force {
+        bail!("{} exists; pass --force to replace it", target.display());
+    }
+    run::write_json(&target, &summary)?;
+    println!("wrote {}", target.display());
+    Ok(())
+}
+
+fn run_data(cmd: DataCommand) -> Result<()> {
+    match cmd {
+        DataCommand::Info { dataset, data, rho } => {
+            let kind = parse_dataset(&dataset)?;
+            let dir = cifar::find_dir(kind, data.as_deref())?;
+            let train = cifar::load_train(kind, &dir)?;
+            let test = cifar::load_test(kind, &dir)?;
+            println!("{} at {}", kind.name(), dir.display());
+            println!("train: {} images, per class {:?}", train.len(), train.class_counts());
+            println!("test:  {} images, per class {:?}", test.len(), test.class_counts());
+            if let Some(rho) = rho {
+                let counts = subset::class_counts(train.len(), kind.num_classes(), rho);
+                println!("long-tailed ρ={rho}: {} images, per class {:?}", counts.iter().sum::<usize>(), counts);
+            }
+        }
+        DataCommand::Verify { dataset, data } => {
+            let kind = parse_dataset(&dataset)?;
+            let dir = cifar::find_dir(kind, data.as_deref())?;
+            for r in cifar::verify(kind, &dir)? {
+                let check = if r.md5_checked { "official md5 ok" } else { "no official md5 published; sizes and labels ok" };
+                println!("{:<18} {:>6} records  {}  {check}", r.file, r.records, r.md5);
+            }
+            println!("{} at {} is complete and intact", kind.name(), dir.display());
+        }
+        DataCommand::Download { dataset, dir, url, md5 } => {
+            let kind = parse_dataset(&dataset)?;
+            let (official_url, official_md5) = kind.archive();
+            let url = url.unwrap_or_else(|| official_url.to_string());
+            let md5 = md5.unwrap_or_else(|| official_md5.to_string());
+            let out = download::download(kind, &url, &md5, &dir, true)?;
+            println!("{} is in {}", kind.name(), out.display());
+        }
+        DataCommand::Subset { rho, seed, dataset, data, out } => {
+            let kind = parse_dataset(&dataset)?;
+            let dir = cifar::find_dir(kind, data.as_deref())?;
+            let train = cifar::load_train(kind, &dir)?;
+            let idx = subset::long_tailed_indices(&train.labels, kind.num_classes(), rho, seed);
+            let text = subset::format_indices(&idx);
+            match out {
+                Some(p) => {
+                    run::atomic_write(&p, text.as_bytes())?;
+                    eprintln!("wrote {} indices to {}", idx.len(), p.display());
+                }
+                None => print!("{text}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train { config, overrides, out, resume, data, device, plain } => {
+            run_train(&config, overrides, out, resume, data, device, plain)
+        }
+        Command::Eval { run_dir, data, weights } => run_eval(&run_dir, data, &weights),
+        Command::Publish { run_dir, name, results, force } => run_publish(&run_dir, name, &results, force),
+        Command::Data { command } => run_data(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! A run directory: the resolved config, metadata, metrics per epoch, checkpoints and the final
+//! summary. Files that matter are written atomically (temp file in the same folder, fsync,
+//! rename), so a killed run never leaves a half-written checkpoint or summary behind.
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::eval::metrics::{Accuracy, GroupAcc};
+
+pub const CONFIG_FILE: &str = "config.toml";
+pub const META_FILE: &str = "meta.json";
+pub const STATE_FILE: &str = "state.json";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const SUMMARY_FILE: &str = "summary.json";
+pub const BEST_WEIGHTS: &str = "best.ot";
+
+/// Write `bytes` to `path` atomically.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = tmp_path(path);
+    {
+        let mut f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.sync_all().with_context(|| format!("cannot sync {}", tmp.display()))?;
+    }
+    fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))
+}
+
+/// A sibling temp path for atomic writes of `path`.
+pub fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".tmp{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    atomic_write(path, text.as_bytes())
+}
+
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a valid {}", path.display(), std::any::type_name::<T>()))
+}
+
+/// Where and how a run was made: everything needed to cite or repeat it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunMeta {
+    pub name: String,
+    /// The config file the run was started from (the resolved copy is `config.toml`).
+    pub config: Option<String>,
+    pub command: String,
+    pub commit: String,
+    pub seed: u64,
+    pub device: String,
+    pub machine: String,
+    pub engine: String,
+    pub started_at: String,
+}
+
+/// Accuracy at one epoch (1-based: epoch 200 is the last of a 200-epoch run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochScore {
+    pub epoch: usize,
+    pub overall: f64,
+    pub many: GroupAcc,
+    pub medium: GroupAcc,
+    pub few: GroupAcc,
+}
+
+impl EpochScore {
+    pub fn new(epoch: usize, acc: &Accuracy) -> Self {
+        EpochScore { epoch, overall: acc.overall, many: acc.many, medium: acc.medium, few: acc.few }
+    }
+}
+
+/// Progress saved with every checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Number of finished epochs.
+    pub epochs_done: usize,
+    pub checkpoint: String,
+    pub best: Option<EpochScore>,
+    pub last: Option<EpochScore>,
+    /// Training wall time so far, summed over resumed segments.
+    pub wall_seconds: f64,
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub lr: f64,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub images_per_second: f64,
+    pub seconds: f64,
+    pub test: Option<Accuracy>,
+}
+
+/// The run's final result; `longtail publish` copies it into `results/`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub name: String,
+    pub config: Option<String>,
+    pub command: String,
+    pub commit: String,
+    pub seed: u64,
+    pub dataset: String,
+    pub rho: f64,
+    pub subset_seed: u32,
+    pub epochs: usize,
+    pub best: EpochScore,
+    pub last: EpochScore,
+    pub groups: GroupsInfo,
+    pub last_per_class: Vec<f64>,
+    pub last_confusion: Vec<Vec<u32>>,
+    pub wall_seconds: f64,
+    pub device: String,
+    pub machine: String,
+    pub engine: String,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+/// The Many/Medium/Few convention used, printed with every table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupsInfo {
+    pub rule: String,
+    pub train_counts: Vec<usize>,
+    pub many: Vec<usize>,
+    pub medium: Vec<usize>,
+    pub few: Vec<usize>,
+}
+
+impl GroupsInfo {
+    pub fn new(rule: String, train_counts: Vec<usize>, assignment: &[usize]) -> Self {
+        let members = |g| assignment.iter().enumerate().filter(|(_, &a)| a == g).map(|(c, _)| c).collect();
+        GroupsInfo { rule, many: members(0), medium: members(1), few: members(2), train_counts }
+    }
+}
+
+/// A run directory on disk.
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        RunDir { path: path.into() }
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.file(name).exists()
+    }
+
+    pub fn append_metrics(&self, record: &EpochRecord) -> Result<()> {
+        let path = self.file(METRICS_FILE);
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        writeln!(f, "{}", serde_json::to_string(record)?)?;
+        Ok(())
+    }
+
+    /// Metrics lines for epochs ≤ `up_to` (a resumed run drops lines from a lost partial epoch).
+    pub fn read_metrics(&self) -> Result<Vec<EpochRecord>> {
+        let path = self.file(METRICS_FILE);
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{} line {}", path.display(), i + 1)))
+            .collect()
+    }
+
+    /// Rewrite metrics keeping only epochs ≤ `epochs_done`.
+    pub fn truncate_metrics(&self, epochs_done: usize) -> Result<()> {
+        let kept: Vec<EpochRecord> = self.read_metrics()?.into_iter().filter(|r| r.epoch <= epochs_done).collect();
+        let mut text = String::new();
+        for r in &kept {
+            text.push_str(&serde_json::to_string(r)?);
+            text.push('\n');
+        }
+        atomic_write(&self.file(METRICS_FILE), text.as_bytes())
+    }
+}
+
+/// `git rev-parse HEAD` of the working directory, with `-dirty` when tracked files changed.
+pub fn git_commit() -> String {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match run(&["rev-parse", "HEAD"]) {
+        Some(c) => {
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{c}-dirty")
+            } else {
+                c
+            }
+        }
+        None => "unknown".into(),
+    }
+}
+
+/// CPU model and thread count (or the GPU), for citing where a number came from.
+pub fn machine_description(device: tch::Device) -> String {
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let host = match device {
+        tch::Device::Cuda(i) => format!("CUDA device {i}; host "),
+        _ => String::new(),
+    };
+    format!("{host}{cpu}, {cores} cores, {} torch threads", tch::get_num_threads())
+}
+
+pub fn engine_description() -> String {
+    format!("tch 0.24.0, libtorch {}", option_env!("LONGTAIL_LIBTORCH_VERSION").unwrap_or("unknown"))
+}
+
+/// Seconds since the Unix epoch as an RFC 3339 UTC timestamp.
+pub fn now_utc() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant), valid for the Gregorian calendar.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.json");
+        atomic_write(&p, b"old").unwrap();
+        atomic_write(&p, b"new contents").unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "new contents");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left behind");
+    }
+
+    #[test]
+    fn timestamp_shape() {
+        let t = now_utc();
+        assert_eq!(t.len(), 20);
+        assert!(t.starts_with("20") && t.ends_with('Z'));
+    }
+}

@@ -1,0 +1,5 @@
+//! How the network learns.
+pub mod checkpoint;
+pub mod schedule;
+pub mod sgd;
+pub mod trainer;

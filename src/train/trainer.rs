@@ -1,0 +1,341 @@
+//! The training loop: epochs of SGD steps, evaluation on the cadence of the config, a checkpoint
+//! after every epoch, `--resume`, and a guard that stops cleanly on a non-finite loss.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::config::Config;
+use crate::data::cifar::{self, ImageSet};
+use crate::data::loader::{batches_per_epoch, EpochLoader};
+use crate::data::subset::long_tailed_indices;
+use crate::eval::evaluate::{predict, TestSet};
+use crate::eval::metrics::{evaluate_predictions, fmt_group, Evaluation};
+use crate::loss::ce::cross_entropy;
+use crate::model::{channels_last, Network};
+use crate::run::{self, EpochRecord, EpochScore, GroupsInfo, RunDir, RunMeta, Summary, TrainState};
+use crate::train::checkpoint;
+use crate::train::sgd::Sgd;
+
+/// How to run a training, beyond the config itself.
+pub struct TrainOptions {
+    pub run_dir: PathBuf,
+    pub resume: bool,
+    pub data_dir: Option<PathBuf>,
+    pub config_path: Option<String>,
+    pub command: String,
+    /// Print one line per epoch instead of drawing progress bars.
+    pub plain: bool,
+}
+
+/// Parse `auto`, `cpu`, `cuda` or `cuda:N`.
+pub fn resolve_device(spec: &str) -> Result<Device> {
+    Ok(match spec {
+        "auto" => Device::cuda_if_available(),
+        "cpu" => Device::Cpu,
+        "cuda" => Device::Cuda(0),
+        s if s.starts_with("cuda:") => {
+            Device::Cuda(s[5..].parse().with_context(|| format!("device = {s:?}: expected cuda:N"))?)
+        }
+        s => bail!("device = {s:?} is not known; use auto, cpu, cuda or cuda:N"),
+    })
+}
+
+/// The long-tailed training subset and the balanced test set of a config.
+pub struct RunData {
+    pub train: ImageSet,
+    pub test: ImageSet,
+    pub train_counts: Vec<usize>,
+}
+
+pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<RunData> {
+    let kind = cfg.data.dataset;
+    let dir = cifar::find_dir(kind, data_dir)?;
+    let full = cifar::load_train(kind, &dir)?;
+    let train = if cfg.data.rho > 1.0 {
+        full.select(&long_tailed_indices(&full.labels, full.num_classes, cfg.data.rho, cfg.data.subset_seed))
+    } else {
+        full
+    };
+    let test = cifar::load_test(kind, &dir)?;
+    let train_counts = train.class_counts();
+    Ok(RunData { train, test, train_counts })
+}
+
+/// Everything `train` keeps between epochs.
+struct Session {
+    vs: nn::VarStore,
+    net: Network,
+    opt: Sgd,
+}
+
+fn build(cfg: &Config, device: Device, num_classes: usize) -> Result<Session> {
+    tch::manual_seed(cfg.seed as i64);
+    let vs = nn::VarStore::new(device);
+    let net = Network::new(&vs.root(), &cfg.model, num_classes as i64)?;
+    if cfg.train.channels_last {
+        Network::to_channels_last(&vs);
+    }
+    let params: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+    let opt = Sgd::new(params, cfg.train.momentum, cfg.train.weight_decay, cfg.train.nesterov);
+    Ok(Session { vs, net, opt })
+}
+
+fn ckpt_name(epochs_done: usize) -> String {
+    format!("ckpt-{epochs_done:04}.ot")
+}
+
+/// Prepare (or reopen) the run directory. Returns the saved state when resuming.
+fn open_run_dir(cfg: &Config, opts: &TrainOptions, meta: &RunMeta) -> Result<(RunDir, Option<TrainState>)> {
+    let dir = RunDir::new(&opts.run_dir);
+    let config_text = cfg.to_toml();
+    if dir.exists(run::STATE_FILE) || dir.exists(run::CONFIG_FILE) {
+        if !opts.resume {
+            bail!(
+                "run directory {} already holds a run; pass --resume to continue it, or choose another --out",
+                dir.path.display()
+            );
+        }
+        let saved = std::fs::read_to_string(dir.file(run::CONFIG_FILE)).unwrap_or_default();
+        if saved != config_text {
+            bail!(
+                "the config differs from the one {} was started with ({}); start a new run instead of resuming",
+                dir.path.display(),
+                dir.file(run::CONFIG_FILE).display()
+            );
+        }
+        let state: Option<TrainState> =
+            if dir.exists(run::STATE_FILE) { Some(run::read_json(&dir.file(run::STATE_FILE))?) } else { None };
+        return Ok((dir, state));
+    }
+    std::fs::create_dir_all(&dir.path).with_context(|| format!("cannot create {}", dir.path.display()))?;
+    run::atomic_write(&dir.file(run::CONFIG_FILE), config_text.as_bytes())?;
+    run::write_json(&dir.file(run::META_FILE), meta)?;
+    Ok((dir, None))
+}
+
+fn progress_bar(total: usize, plain: bool) -> ProgressBar {
+    let pb = ProgressBar::with_draw_target(Some(total as u64), if plain { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
+    pb.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:25}] {pos}/{len} {msg} · epoch ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    pb
+}
+
+fn format_duration(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+/// Train (or resume) a run to completion and write its summary.
+pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Summary> {
+    if cfg.train.threads > 0 {
+        tch::set_num_threads(cfg.train.threads as i32);
+    }
+    let device = resolve_device(&cfg.device)?;
+    let name = cfg.name.clone().unwrap_or_else(|| "run".into());
+    let meta = RunMeta {
+        name: name.clone(),
+        config: opts.config_path.clone(),
+        command: opts.command.clone(),
+        commit: run::git_commit(),
+        seed: cfg.seed,
+        device: format!("{device:?}"),
+        machine: run::machine_description(device),
+        engine: run::engine_description(),
+        started_at: run::now_utc(),
+    };
+    let (dir, state) = open_run_dir(cfg, opts, &meta)?;
+    if dir.exists(run::SUMMARY_FILE) {
+        eprintln!("{} is already finished; its summary is {}", dir.path.display(), dir.file(run::SUMMARY_FILE).display());
+        return run::read_json(&dir.file(run::SUMMARY_FILE));
+    }
+    let meta: RunMeta = run::read_json(&dir.file(run::META_FILE))?;
+
+    let data = load_data(cfg, opts.data_dir.as_deref())?;
+    let num_classes = data.train.num_classes;
+    let rule = cfg.group_rule();
+    let groups = rule.assign(&data.train_counts);
+    let test = TestSet::new(&data.test, device, cfg.train.channels_last);
+    let train_set = Arc::new(data.train);
+
+    let mut s = build(cfg, device, num_classes)?;
+    let (mut epochs_done, mut best, mut last, mut wall) = (0, None::<EpochScore>, None::<EpochScore>, 0.0);
+    if let Some(st) = state {
+        let momentum = checkpoint::load(&dir.file(&st.checkpoint), &mut s.vs)?;
+        s.opt.load_buffers(momentum).map_err(anyhow::Error::msg)?;
+        dir.truncate_metrics(st.epochs_done)?;
+        (epochs_done, best, last, wall) = (st.epochs_done, st.best, st.last, st.wall_seconds);
+        eprintln!("resuming {} after epoch {epochs_done}", dir.path.display());
+    }
+
+    let t = &cfg.train;
+    let schedule = t.schedule();
+    let steps = batches_per_epoch(train_set.len(), t.batch_size, t.drop_last);
+    if steps == 0 {
+        bail!("the training set has {} images, fewer than one batch of {} with drop_last", train_set.len(), t.batch_size);
+    }
+    eprintln!(
+        "{name}: {} {} images (ρ={}), counts {:?}; {} epochs × {steps} steps on {device:?}",
+        cfg.data.dataset.name(),
+        train_set.len(),
+        cfg.data.rho,
+        data.train_counts,
+        t.epochs
+    );
+    let mut last_eval: Option<Evaluation> = None;
+    let mut epoch_seconds = Vec::new();
+    for epoch in epochs_done..t.epochs {
+        let started = Instant::now();
+        let lr = schedule.lr(epoch);
+        let loader = EpochLoader::new(
+            train_set.clone(),
+            t.batch_size,
+            t.drop_last,
+            Some(cfg.data.augment.clone()),
+            cfg.seed,
+            epoch,
+            t.workers,
+            0,
+        );
+        let pb = progress_bar(steps, opts.plain);
+        pb.set_prefix(format!("epoch {}/{}", epoch + 1, t.epochs));
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0i64, 0usize);
+        for (step, batch) in loader.enumerate() {
+            let n = batch.len() as i64;
+            let xs = Tensor::from_slice(&batch.images).view([n, 3, 32, 32]).to_device(device);
+            let xs = if t.channels_last { channels_last(&xs) } else { xs };
+            let ys = Tensor::from_slice(&batch.labels).to_device(device);
+            let out = s.net.forward(&xs, true);
+            let loss = cross_entropy(&out.logits, &ys, cfg.loss.label_smoothing, None);
+            let loss_value = loss.double_value(&[]);
+            if !loss_value.is_finite() {
+                bail!(
+                    "training diverged: the loss is {loss_value} at epoch {}, step {} (term: cross-entropy); \
+                     the last good checkpoint ({}) is intact",
+                    epoch + 1,
+                    step + 1,
+                    dir.file(&ckpt_name(epochs_done)).display()
+                );
+            }
+            s.opt.zero_grad();
+            loss.backward();
+            s.opt.step(lr);
+            loss_sum += loss_value * n as f64;
+            correct += out.logits.argmax(-1, false).eq_tensor(&ys).sum(Kind::Int64).int64_value(&[]);
+            seen += n as usize;
+            let ips = seen as f64 / started.elapsed().as_secs_f64();
+            pb.set_message(format!(
+                "loss {:.3} · lr {lr:.2e} · {ips:.0} img/s · last test {}",
+                loss_sum / seen as f64,
+                last.as_ref().map_or("—".into(), |l| format!("{:.2}% (ep {})", l.overall, l.epoch))
+            ));
+            pb.inc(1);
+        }
+        pb.finish_and_clear();
+        let train_seconds = started.elapsed().as_secs_f64();
+        let images_per_second = seen as f64 / train_seconds;
+
+        let test_acc = if cfg.eval_at(epoch) {
+            let preds = predict(&s.net, &test, cfg.eval.batch_size);
+            let ev = evaluate_predictions(&preds, &test.labels, num_classes, &groups);
+            let score = EpochScore::new(epoch + 1, &ev.accuracy);
+            if best.as_ref().is_none_or(|b| score.overall > b.overall) {
+                best = Some(score.clone());
+                checkpoint::save_weights(&dir.file(run::BEST_WEIGHTS), &s.vs)?;
+            }
+            last = Some(score);
+            let acc = ev.accuracy.clone();
+            last_eval = Some(ev);
+            Some(acc)
+        } else {
+            None
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        wall += seconds;
+        epochs_done = epoch + 1;
+        let record = EpochRecord {
+            epoch: epochs_done,
+            lr,
+            train_loss: loss_sum / seen as f64,
+            train_acc: 100.0 * correct as f64 / seen as f64,
+            images_per_second,
+            seconds,
+            test: test_acc.clone(),
+        };
+        dir.append_metrics(&record)?;
+        let ckpt = ckpt_name(epochs_done);
+        checkpoint::save(&dir.file(&ckpt), &s.vs, &s.opt.buffers())?;
+        run::write_json(
+            &dir.file(run::STATE_FILE),
+            &TrainState { epochs_done, checkpoint: ckpt.clone(), best: best.clone(), last: last.clone(), wall_seconds: wall },
+        )?;
+        if epochs_done > 1 {
+            let _ = std::fs::remove_file(dir.file(&ckpt_name(epochs_done - 1)));
+        }
+
+        epoch_seconds.push(seconds);
+        let mean = epoch_seconds.iter().sum::<f64>() / epoch_seconds.len() as f64;
+        let eta = format_duration(mean * (t.epochs - epochs_done) as f64);
+        let test_part = match &test_acc {
+            Some(a) => format!(
+                " | test {:.2} (many {} med {} few {}) best {:.2}@{}",
+                a.overall,
+                fmt_group(a.many),
+                fmt_group(a.medium),
+                fmt_group(a.few),
+                best.as_ref().map_or(0.0, |b| b.overall),
+                best.as_ref().map_or(0, |b| b.epoch)
+            ),
+            None => String::new(),
+        };
+        eprintln!(
+            "epoch {epochs_done}/{} lr {lr:.2e} loss {:.4} train {:.2}% {images_per_second:.0} img/s {seconds:.1}s{test_part} · ETA {eta}",
+            t.epochs, record.train_loss, record.train_acc
+        );
+    }
+
+    // A resumed run that was killed right after its last checkpoint has no evaluation in memory.
+    let ev = match last_eval {
+        Some(ev) => ev,
+        None => {
+            let preds = predict(&s.net, &test, cfg.eval.batch_size);
+            evaluate_predictions(&preds, &test.labels, num_classes, &groups)
+        }
+    };
+    let last = last.unwrap_or_else(|| EpochScore::new(epochs_done, &ev.accuracy));
+    let best = best.unwrap_or_else(|| last.clone());
+    let summary = Summary {
+        name,
+        config: meta.config,
+        command: meta.command,
+        commit: meta.commit,
+        seed: cfg.seed,
+        dataset: cfg.data.dataset.name().into(),
+        rho: cfg.data.rho,
+        subset_seed: cfg.data.subset_seed,
+        epochs: t.epochs,
+        best,
+        last,
+        groups: GroupsInfo::new(rule.describe(), data.train_counts.clone(), &groups),
+        last_per_class: ev.accuracy.per_class.clone(),
+        last_confusion: ev.confusion.clone(),
+        wall_seconds: wall,
+        device: meta.device,
+        machine: meta.machine,
+        engine: meta.engine,
+        started_at: meta.started_at,
+        finished_at: run::now_utc(),
+    };
+    run::write_json(&dir.file(run::SUMMARY_FILE), &summary)?;
+    Ok(summary)
+}
