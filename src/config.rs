@@ -62,11 +62,20 @@ pub struct DataConfig {
     /// Seed of numpy's legacy RNG that picks the subset (0 is the community standard).
     pub subset_seed: u32,
     pub augment: AugmentConfig,
+    /// Keep at most this many training images per class after the long-tailed selection
+    /// (quick experiments and smoke tests; unset for real runs).
+    pub max_per_class: Option<usize>,
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
-        DataConfig { dataset: Cifar::Cifar10, rho: 100.0, subset_seed: 0, augment: AugmentConfig::default() }
+        DataConfig {
+            dataset: Cifar::Cifar10,
+            rho: 100.0,
+            subset_seed: 0,
+            augment: AugmentConfig::default(),
+            max_per_class: None,
+        }
     }
 }
 
@@ -121,11 +130,13 @@ pub struct EvalConfig {
     /// counts >100 / 20–100 / <20 on CIFAR-100 (SPEC §1.5 (A)).
     pub groups: Option<GroupRule>,
     pub batch_size: usize,
+    /// Evaluate on the first N test images only (smoke tests; unset for real runs).
+    pub max_test_images: Option<usize>,
 }
 
 impl Default for EvalConfig {
     fn default() -> Self {
-        EvalConfig { every: 10, dense_from: None, groups: None, batch_size: 500 }
+        EvalConfig { every: 10, dense_from: None, groups: None, batch_size: 500, max_test_images: None }
     }
 }
 
@@ -140,13 +151,15 @@ impl Config {
     /// Whether to evaluate after epoch `epoch` (0-based).
     pub fn eval_at(&self, epoch: usize) -> bool {
         let dense_from = self.eval.dense_from.or(self.train.milestones.first().copied()).unwrap_or(usize::MAX);
-        epoch + 1 == self.train.epochs || epoch >= dense_from || (self.eval.every > 0 && (epoch + 1) % self.eval.every == 0)
+        epoch + 1 == self.train.epochs
+            || epoch >= dense_from
+            || (self.eval.every > 0 && (epoch + 1).is_multiple_of(self.eval.every))
     }
 
     /// Checks serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key, value: String, why| Err(ConfigError::BadValue { key, value, why });
-        if !(self.data.rho >= 1.0) {
+        if self.data.rho.is_nan() || self.data.rho < 1.0 {
             return bad("data.rho", self.data.rho.to_string(), "must be ≥ 1");
         }
         if self.train.epochs == 0 {
@@ -163,12 +176,14 @@ impl Config {
         }
         if let Some(GroupRule::Index { bounds }) = &self.eval.groups {
             if bounds[0] > bounds[1] || bounds[1] > self.data.dataset.num_classes() {
-                return bad("eval.groups.bounds", format!("{bounds:?}"), "must be ascending and within the class count");
+                return bad(
+                    "eval.groups.bounds",
+                    format!("{bounds:?}"),
+                    "must be ascending and within the class count",
+                );
             }
         }
-        self.model
-            .validate()
-            .map_err(|e| ConfigError::Invalid { origin: "model".into(), message: e.to_string() })?;
+        self.model.validate().map_err(|e| ConfigError::Invalid { origin: "model".into(), message: e.to_string() })?;
         Ok(())
     }
 }
@@ -243,12 +258,7 @@ pub fn resolve(text: &str, origin: &str, overrides: &[String]) -> Result<Config,
     for o in overrides {
         merge(&mut file, parse_override(o)?);
     }
-    let recipe = file
-        .get("train")
-        .and_then(|t| t.get("recipe"))
-        .and_then(|r| r.as_str())
-        .unwrap_or("ldam")
-        .to_string();
+    let recipe = file.get("train").and_then(|t| t.get("recipe")).and_then(|r| r.as_str()).unwrap_or("ldam").to_string();
     let mut root = toml::Table::new();
     root.insert("train".into(), toml::Value::Table(recipe_defaults(&recipe)?));
     merge(&mut root, file);
@@ -259,7 +269,8 @@ pub fn resolve(text: &str, origin: &str, overrides: &[String]) -> Result<Config,
 
 /// Load and resolve a config file.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     let mut cfg = resolve(&text, &path.display().to_string(), overrides)?;
     if cfg.name.is_none() {
         cfg.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
@@ -305,7 +316,12 @@ mod tests {
 
     #[test]
     fn round_trips_through_toml() {
-        let cfg = resolve("name = \"x\"\n[eval]\ngroups = { rule = \"count\", many_above = 100, few_below = 20 }\n", "c", &[]).unwrap();
+        let cfg = resolve(
+            "name = \"x\"\n[eval]\ngroups = { rule = \"count\", many_above = 100, few_below = 20 }\n",
+            "c",
+            &[],
+        )
+        .unwrap();
         let again = resolve(&cfg.to_toml(), "again", &[]).unwrap();
         assert_eq!(cfg, again);
     }

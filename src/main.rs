@@ -14,10 +14,14 @@ use longtail::model::Network;
 use longtail::report::table::score_table;
 use longtail::run::{self, EpochScore, GroupsInfo, RunDir, Summary};
 use longtail::train::checkpoint;
-use longtail::train::trainer::{self, TrainOptions};
+use longtail::train::trainer::{self, Outcome, TrainOptions};
 
 #[derive(Parser)]
-#[command(name = "longtail", version, about = "Train and evaluate long-tailed CIFAR classifiers (ResLT, ELF, LDAM-DRW)")]
+#[command(
+    name = "longtail",
+    version,
+    about = "Train and evaluate long-tailed CIFAR classifiers (ResLT, ELF, LDAM-DRW)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,28 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a model from a TOML config (resumable).
-    Train {
-        #[arg(long, short)]
-        config: PathBuf,
-        /// Override a config key, e.g. --set train.epochs=2 (repeatable).
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        overrides: Vec<String>,
-        /// Run directory (default: runs/<name>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Continue a killed run from its last checkpoint.
-        #[arg(long)]
-        resume: bool,
-        /// Dataset folder (else $LONGTAIL_DATA, else ./data).
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// Device: auto, cpu, cuda, cuda:N (overrides the config).
-        #[arg(long)]
-        device: Option<String>,
-        /// One line per epoch instead of progress bars (for logs).
-        #[arg(long)]
-        plain: bool,
-    },
+    Train(TrainArgs),
     /// Evaluate a run's last (or best) weights on the test set.
     Eval {
         run_dir: PathBuf,
@@ -74,6 +57,33 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// Override a config key, e.g. --set train.epochs=2 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Run directory (default: runs/<name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue a killed run from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Dataset folder (else $LONGTAIL_DATA, else ./data).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Device: auto, cpu, cuda, cuda:N (overrides the config).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// One line per epoch instead of progress bars (for logs).
+    #[arg(long)]
+    pub plain: bool,
+    /// Stop cleanly after N epochs in this invocation (continue later with --resume).
+    #[arg(long, value_name = "N")]
+    pub stop_after: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -138,19 +148,12 @@ fn shell_command() -> String {
         .join(" ")
 }
 
-fn run_train(
-    config_path: &Path,
-    mut overrides: Vec<String>,
-    out: Option<PathBuf>,
-    resume: bool,
-    data: Option<PathBuf>,
-    device: Option<String>,
-    plain: bool,
-) -> Result<()> {
+fn run_train(args: TrainArgs) -> Result<()> {
+    let TrainArgs { config: config_path, mut overrides, out, resume, data, device, plain, stop_after } = args;
     if let Some(d) = device {
         overrides.push(format!("device=\"{d}\""));
     }
-    let cfg = config::load(config_path, &overrides)?;
+    let cfg = config::load(&config_path, &overrides)?;
     let name = cfg.name.clone().unwrap_or_else(|| "run".into());
     let run_dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&name));
     let opts = TrainOptions {
@@ -160,9 +163,19 @@ fn run_train(
         config_path: Some(config_path.display().to_string()),
         command: shell_command(),
         plain,
+        stop_after,
     };
-    let summary = trainer::train(&cfg, &opts)?;
-    println!("\n{} — {} ρ={} ({} epochs, {:.0} s)", summary.name, summary.dataset, summary.rho, summary.epochs, summary.wall_seconds);
+    let summary = match trainer::train(&cfg, &opts)? {
+        Outcome::Finished(s) => s,
+        Outcome::Paused { epochs_done } => {
+            println!("paused after epoch {epochs_done}; continue with --resume --out {}", run_dir.display());
+            return Ok(());
+        }
+    };
+    println!(
+        "\n{} — {} ρ={} ({} epochs, {:.0} s)",
+        summary.name, summary.dataset, summary.rho, summary.epochs, summary.wall_seconds
+    );
     println!("{}", score_table(&[("best", &summary.best), ("last", &summary.last)], &summary.groups));
     println!("run directory: {}", run_dir.display());
     Ok(())
@@ -242,7 +255,8 @@ fn run_data(cmd: DataCommand) -> Result<()> {
             let kind = parse_dataset(&dataset)?;
             let dir = cifar::find_dir(kind, data.as_deref())?;
             for r in cifar::verify(kind, &dir)? {
-                let check = if r.md5_checked { "official md5 ok" } else { "no official md5 published; sizes and labels ok" };
+                let check =
+                    if r.md5_checked { "official md5 ok" } else { "no official md5 published; sizes and labels ok" };
                 println!("{:<18} {:>6} records  {}  {check}", r.file, r.records, r.md5);
             }
             println!("{} at {} is complete and intact", kind.name(), dir.display());
@@ -276,9 +290,7 @@ fn run_data(cmd: DataCommand) -> Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train { config, overrides, out, resume, data, device, plain } => {
-            run_train(&config, overrides, out, resume, data, device, plain)
-        }
+        Command::Train(args) => run_train(args),
         Command::Eval { run_dir, data, weights } => run_eval(&run_dir, data, &weights),
         Command::Publish { run_dir, name, results, force } => run_publish(&run_dir, name, &results, force),
         Command::Data { command } => run_data(command),

@@ -43,7 +43,8 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 
 pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let text = fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a valid {}", path.display(), std::any::type_name::<T>()))
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid {}", path.display(), std::any::type_name::<T>()))
 }
 
 /// Where and how a run was made: everything needed to cite or repeat it.
@@ -98,6 +99,9 @@ pub struct EpochRecord {
     pub train_acc: f64,
     pub images_per_second: f64,
     pub seconds: f64,
+    /// Seconds the training loop waited for the data workers during the epoch.
+    #[serde(default)]
+    pub data_wait_seconds: f64,
     pub test: Option<Accuracy>,
 }
 
@@ -225,7 +229,12 @@ pub fn git_commit() -> String {
 pub fn machine_description(device: tch::Device) -> String {
     let cpu = fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let host = match device {

@@ -20,38 +20,15 @@ pub const IMAGE_BYTES: usize = 3 * 32 * 32;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("cannot read {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path} is {actual} bytes, expected {expected} ({records} records of {record} bytes); the file is truncated or is not a {kind} batch")]
-    WrongSize {
-        path: PathBuf,
-        actual: u64,
-        expected: u64,
-        records: usize,
-        record: usize,
-        kind: &'static str,
-    },
+    WrongSize { path: PathBuf, actual: u64, expected: u64, records: usize, record: usize, kind: &'static str },
     #[error("{path}: record {record} has label {label}, but {kind} has only {classes} classes")]
-    BadLabel {
-        path: PathBuf,
-        record: usize,
-        label: u8,
-        classes: usize,
-        kind: &'static str,
-    },
+    BadLabel { path: PathBuf, record: usize, label: u8, classes: usize, kind: &'static str },
     #[error("{path}: md5 is {actual}, the official file has {expected}; the file is corrupt or modified")]
-    BadChecksum {
-        path: PathBuf,
-        actual: String,
-        expected: String,
-    },
+    BadChecksum { path: PathBuf, actual: String, expected: String },
     #[error("no {kind} dataset found; looked in: {}. Run `longtail data download` or pass --data DIR (or set LONGTAIL_DATA)", .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
-    NotFound {
-        kind: &'static str,
-        searched: Vec<PathBuf>,
-    },
+    NotFound { kind: &'static str, searched: Vec<PathBuf> },
     #[error("download from {url} failed: {reason}")]
     Download { url: String, reason: String },
 }
@@ -124,14 +101,12 @@ impl Cifar {
     /// Official archive: URL and MD5.
     pub fn archive(self) -> (&'static str, &'static str) {
         match self {
-            Cifar::Cifar10 => (
-                "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
-                "c32a1d4ab5d03f1284b67883e8d87530",
-            ),
-            Cifar::Cifar100 => (
-                "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
-                "03b5dce01913d631647c71ecec9e9cb8",
-            ),
+            Cifar::Cifar10 => {
+                ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530")
+            }
+            Cifar::Cifar100 => {
+                ("https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz", "03b5dce01913d631647c71ecec9e9cb8")
+            }
         }
     }
 }

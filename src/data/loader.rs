@@ -80,6 +80,9 @@ pub struct EpochLoader {
     handles: Vec<JoinHandle<()>>,
     next: usize,
     total: usize,
+    /// Time the consumer spent blocked waiting for a batch: how much the data pipeline stalls
+    /// training (reported per epoch in metrics.jsonl).
+    pub waited: std::time::Duration,
 }
 
 impl EpochLoader {
@@ -115,7 +118,7 @@ impl EpochLoader {
             }));
             receivers.push(rx);
         }
-        EpochLoader { receivers, handles, next: skip, total }
+        EpochLoader { receivers, handles, next: skip, total, waited: std::time::Duration::ZERO }
     }
 
     pub fn total(&self) -> usize {
@@ -132,7 +135,10 @@ impl Iterator for EpochLoader {
         }
         let w = self.next % self.receivers.len();
         self.next += 1;
-        self.receivers[w].recv().ok()
+        let started = std::time::Instant::now();
+        let batch = self.receivers[w].recv().ok();
+        self.waited += started.elapsed();
+        batch
     }
 }
 
@@ -171,7 +177,8 @@ mod tests {
     #[test]
     fn same_batches_whatever_the_worker_count() {
         let cfg = Some(AugmentConfig::default());
-        let one: Vec<Vec<f32>> = EpochLoader::new(toy(200), 32, true, cfg.clone(), 5, 3, 1, 0).map(|b| b.images).collect();
+        let one: Vec<Vec<f32>> =
+            EpochLoader::new(toy(200), 32, true, cfg.clone(), 5, 3, 1, 0).map(|b| b.images).collect();
         let three: Vec<Vec<f32>> = EpochLoader::new(toy(200), 32, true, cfg, 5, 3, 3, 0).map(|b| b.images).collect();
         assert_eq!(one, three);
         assert_eq!(one.len(), 6);

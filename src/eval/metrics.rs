@@ -48,7 +48,13 @@ impl GroupRule {
     pub fn describe(&self) -> String {
         match self {
             GroupRule::Index { bounds } => {
-                format!("class-index ranges: many 0–{}, medium {}–{}, few {}–end", bounds[0] - 1, bounds[0], bounds[1] - 1, bounds[1])
+                format!(
+                    "class-index ranges: many 0–{}, medium {}–{}, few {}–end",
+                    bounds[0] - 1,
+                    bounds[0],
+                    bounds[1] - 1,
+                    bounds[1]
+                )
             }
             GroupRule::Count { many_above, few_below } => {
                 format!("training counts: many n>{many_above}, medium {few_below}≤n≤{many_above}, few n<{few_below}")

@@ -12,7 +12,7 @@ use resnet::{BackboneSpec, ResNet};
 
 /// `[model]` section of a config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
     /// Only `resnet32` for now (5 blocks per stage); the name is checked so a typo fails loudly.
     pub arch: String,

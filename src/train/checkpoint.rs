@@ -13,7 +13,8 @@ const MOMENTUM: &str = "momentum.";
 
 /// Save all variables of `vs` (BN running statistics included) and the momentum buffers.
 pub fn save(path: &Path, vs: &nn::VarStore, momentum: &[(String, Tensor)]) -> Result<()> {
-    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(n, t)| (format!("{MODEL}{n}"), t)).collect();
+    let mut named: Vec<(String, Tensor)> =
+        vs.variables().into_iter().map(|(n, t)| (format!("{MODEL}{n}"), t)).collect();
     named.extend(momentum.iter().map(|(n, t)| (format!("{MOMENTUM}{n}"), t.shallow_clone())));
     let tmp = tmp_path(path);
     Tensor::save_multi(&named, &tmp).with_context(|| format!("cannot write checkpoint {}", tmp.display()))?;
@@ -39,7 +40,12 @@ pub fn load(path: &Path, vs: &mut nn::VarStore) -> Result<Vec<(String, Tensor)>>
                     bail!("{}: variable {n} does not exist in this model", path.display());
                 };
                 if v.size() != t.size() {
-                    bail!("{}: variable {n} has shape {:?}, the model expects {:?}", path.display(), t.size(), v.size());
+                    bail!(
+                        "{}: variable {n} has shape {:?}, the model expects {:?}",
+                        path.display(),
+                        t.size(),
+                        v.size()
+                    );
                 }
                 v.copy_(&t);
                 loaded += 1;

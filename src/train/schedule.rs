@@ -35,7 +35,13 @@ mod tests {
 
     #[test]
     fn ldam_recipe_values() {
-        let s = LrSchedule { base: 0.1, warmup_epochs: 5, warmup_start_factor: 0.0, milestones: vec![160, 180], gamma: 0.01 };
+        let s = LrSchedule {
+            base: 0.1,
+            warmup_epochs: 5,
+            warmup_start_factor: 0.0,
+            milestones: vec![160, 180],
+            gamma: 0.01,
+        };
         let want = [0.02, 0.04, 0.06, 0.08, 0.1, 0.1];
         for (e, w) in want.iter().enumerate() {
             close(s.lr(e), *w);
@@ -49,7 +55,13 @@ mod tests {
 
     #[test]
     fn reslt_recipe_values() {
-        let s = LrSchedule { base: 0.1, warmup_epochs: 5, warmup_start_factor: 1.0 / 3.0, milestones: vec![160, 180], gamma: 0.1 };
+        let s = LrSchedule {
+            base: 0.1,
+            warmup_epochs: 5,
+            warmup_start_factor: 1.0 / 3.0,
+            milestones: vec![160, 180],
+            gamma: 0.1,
+        };
         let want = [0.046_666_666_666_666_67, 0.06, 0.073_333_333_333_333_33, 0.086_666_666_666_666_67, 0.1];
         for (e, w) in want.iter().enumerate() {
             close(s.lr(e), *w);

@@ -89,7 +89,10 @@ mod tests {
                 (&p * &p * 0.5).sum(Kind::Double).backward();
                 opt.step(0.5);
                 let g = theta + 0.1 * theta;
-                let b = match buf { Some(b) => 0.9 * b + g, None => g };
+                let b = match buf {
+                    Some(b) => 0.9 * b + g,
+                    None => g,
+                };
                 buf = Some(b);
                 let d = if nesterov { g + 0.9 * b } else { b };
                 theta -= 0.5 * d;

@@ -29,6 +29,8 @@ pub struct TrainOptions {
     pub command: String,
     /// Print one line per epoch instead of drawing progress bars.
     pub plain: bool,
+    /// Stop (cleanly, resumable) after this many epochs in this invocation.
+    pub stop_after: Option<usize>,
 }
 
 /// Parse `auto`, `cpu`, `cuda` or `cuda:N`.
@@ -55,12 +57,24 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<RunData> {
     let kind = cfg.data.dataset;
     let dir = cifar::find_dir(kind, data_dir)?;
     let full = cifar::load_train(kind, &dir)?;
-    let train = if cfg.data.rho > 1.0 {
-        full.select(&long_tailed_indices(&full.labels, full.num_classes, cfg.data.rho, cfg.data.subset_seed))
+    let mut kept = if cfg.data.rho > 1.0 {
+        long_tailed_indices(&full.labels, full.num_classes, cfg.data.rho, cfg.data.subset_seed)
     } else {
-        full
+        (0..full.len()).collect()
     };
-    let test = cifar::load_test(kind, &dir)?;
+    if let Some(cap) = cfg.data.max_per_class {
+        let mut taken = vec![0usize; full.num_classes];
+        kept.retain(|&i| {
+            let c = full.labels[i] as usize;
+            taken[c] += 1;
+            taken[c] <= cap
+        });
+    }
+    let train = full.select(&kept);
+    let mut test = cifar::load_test(kind, &dir)?;
+    if let Some(n) = cfg.eval.max_test_images {
+        test = test.select(&(0..n.min(test.len())).collect::<Vec<_>>());
+    }
     let train_counts = train.class_counts();
     Ok(RunData { train, test, train_counts })
 }
@@ -118,7 +132,10 @@ fn open_run_dir(cfg: &Config, opts: &TrainOptions, meta: &RunMeta) -> Result<(Ru
 }
 
 fn progress_bar(total: usize, plain: bool) -> ProgressBar {
-    let pb = ProgressBar::with_draw_target(Some(total as u64), if plain { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
+    let pb = ProgressBar::with_draw_target(
+        Some(total as u64),
+        if plain { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() },
+    );
     pb.set_style(
         ProgressStyle::with_template("{prefix} [{bar:25}] {pos}/{len} {msg} · epoch ETA {eta}")
             .expect("valid template")
@@ -136,8 +153,17 @@ fn format_duration(secs: f64) -> String {
     }
 }
 
+/// How a call to [`train`] ended.
+pub enum Outcome {
+    Finished(Box<Summary>),
+    /// `stop_after` epochs ran; the run can be resumed.
+    Paused {
+        epochs_done: usize,
+    },
+}
+
 /// Train (or resume) a run to completion and write its summary.
-pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Summary> {
+pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
     if cfg.train.threads > 0 {
         tch::set_num_threads(cfg.train.threads as i32);
     }
@@ -156,8 +182,12 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Summary> {
     };
     let (dir, state) = open_run_dir(cfg, opts, &meta)?;
     if dir.exists(run::SUMMARY_FILE) {
-        eprintln!("{} is already finished; its summary is {}", dir.path.display(), dir.file(run::SUMMARY_FILE).display());
-        return run::read_json(&dir.file(run::SUMMARY_FILE));
+        eprintln!(
+            "{} is already finished; its summary is {}",
+            dir.path.display(),
+            dir.file(run::SUMMARY_FILE).display()
+        );
+        return Ok(Outcome::Finished(Box::new(run::read_json(&dir.file(run::SUMMARY_FILE))?)));
     }
     let meta: RunMeta = run::read_json(&dir.file(run::META_FILE))?;
 
@@ -182,7 +212,11 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Summary> {
     let schedule = t.schedule();
     let steps = batches_per_epoch(train_set.len(), t.batch_size, t.drop_last);
     if steps == 0 {
-        bail!("the training set has {} images, fewer than one batch of {} with drop_last", train_set.len(), t.batch_size);
+        bail!(
+            "the training set has {} images, fewer than one batch of {} with drop_last",
+            train_set.len(),
+            t.batch_size
+        );
     }
     eprintln!(
         "{name}: {} {} images (ρ={}), counts {:?}; {} epochs × {steps} steps on {device:?}",
@@ -194,10 +228,15 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Summary> {
     );
     let mut last_eval: Option<Evaluation> = None;
     let mut epoch_seconds = Vec::new();
-    for epoch in epochs_done..t.epochs {
+    let first_epoch = epochs_done;
+    for epoch in first_epoch..t.epochs {
+        if opts.stop_after.is_some_and(|n| epoch - first_epoch >= n) {
+            eprintln!("stopping after epoch {epochs_done} as asked; continue with --resume");
+            return Ok(Outcome::Paused { epochs_done });
+        }
         let started = Instant::now();
         let lr = schedule.lr(epoch);
-        let loader = EpochLoader::new(
+        let mut loader = EpochLoader::new(
             train_set.clone(),
             t.batch_size,
             t.drop_last,
@@ -210,7 +249,9 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Summary> {
         let pb = progress_bar(steps, opts.plain);
         pb.set_prefix(format!("epoch {}/{}", epoch + 1, t.epochs));
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0i64, 0usize);
-        for (step, batch) in loader.enumerate() {
+        let mut step = 0;
+        for batch in loader.by_ref() {
+            step += 1;
             let n = batch.len() as i64;
             let xs = Tensor::from_slice(&batch.images).view([n, 3, 32, 32]).to_device(device);
             let xs = if t.channels_last { channels_last(&xs) } else { xs };
@@ -223,7 +264,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Summary> {
                     "training diverged: the loss is {loss_value} at epoch {}, step {} (term: cross-entropy); \
                      the last good checkpoint ({}) is intact",
                     epoch + 1,
-                    step + 1,
+                    step,
                     dir.file(&ckpt_name(epochs_done)).display()
                 );
             }
@@ -242,6 +283,8 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Summary> {
             pb.inc(1);
         }
         pb.finish_and_clear();
+        let data_wait_seconds = loader.waited.as_secs_f64();
+        drop(loader);
         let train_seconds = started.elapsed().as_secs_f64();
         let images_per_second = seen as f64 / train_seconds;
 
@@ -270,6 +313,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Summary> {
             train_acc: 100.0 * correct as f64 / seen as f64,
             images_per_second,
             seconds,
+            data_wait_seconds,
             test: test_acc.clone(),
         };
         dir.append_metrics(&record)?;
@@ -277,7 +321,13 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Summary> {
         checkpoint::save(&dir.file(&ckpt), &s.vs, &s.opt.buffers())?;
         run::write_json(
             &dir.file(run::STATE_FILE),
-            &TrainState { epochs_done, checkpoint: ckpt.clone(), best: best.clone(), last: last.clone(), wall_seconds: wall },
+            &TrainState {
+                epochs_done,
+                checkpoint: ckpt.clone(),
+                best: best.clone(),
+                last: last.clone(),
+                wall_seconds: wall,
+            },
         )?;
         if epochs_done > 1 {
             let _ = std::fs::remove_file(dir.file(&ckpt_name(epochs_done - 1)));
@@ -337,5 +387,5 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Summary> {
         finished_at: run::now_utc(),
     };
     run::write_json(&dir.file(run::SUMMARY_FILE), &summary)?;
-    Ok(summary)
+    Ok(Outcome::Finished(Box::new(summary)))
 }

@@ -1,0 +1,63 @@
+//! The command line as a user meets it: clear errors with exit code 2, the subset export.
+mod common;
+
+use std::process::Command;
+
+fn longtail(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_longtail")).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn mistyped_config_key_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[train]\nepochz = 3\n").unwrap();
+    let (code, _, err) =
+        longtail(&["train", "-c", cfg.to_str().unwrap(), "--out", dir.path().join("r").to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("epochz") && err.contains("bad.toml"), "{err}");
+    assert!(!dir.path().join("r").exists(), "no run directory for a bad config");
+}
+
+#[test]
+fn missing_dataset_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = longtail(&["data", "verify", "--data", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("longtail data download") && err.contains(dir.path().to_str().unwrap()), "{err}");
+}
+
+#[test]
+fn subset_export_matches_the_shared_vector() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("idx.txt");
+    let data = common::cifar10_dir();
+    let (code, _, err) = longtail(&[
+        "data",
+        "subset",
+        "--rho",
+        "50",
+        "--seed",
+        "1",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let want = std::fs::read_to_string(common::lt_indices_dir().join("imb50_seed1.txt")).unwrap();
+    assert!(std::fs::read_to_string(out).unwrap() == want);
+}
+
+#[test]
+fn publish_refuses_unfinished_runs_and_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = longtail(&["publish", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not finished"), "{err}");
+}
