@@ -176,7 +176,16 @@ fn run_train(args: TrainArgs) -> Result<()> {
         "\n{} — {} ρ={} ({} epochs, {:.0} s)",
         summary.name, summary.dataset, summary.rho, summary.epochs, summary.wall_seconds
     );
-    println!("{}", score_table(&[("best", &summary.best), ("last", &summary.last)], &summary.groups));
+    let mut rows = vec![("best".to_string(), summary.best.clone()), ("last".to_string(), summary.last.clone())];
+    if let Some(bs) = &summary.last_branches {
+        for (name, acc) in
+            ["last, head branch alone", "last, medium branch alone", "last, tail branch alone"].iter().zip(bs)
+        {
+            rows.push((name.to_string(), EpochScore::new(summary.last.epoch, acc)));
+        }
+    }
+    let rows: Vec<(&str, &EpochScore)> = rows.iter().map(|(n, s)| (n.as_str(), s)).collect();
+    println!("{}", score_table(&rows, &summary.groups));
     println!("run directory: {}", run_dir.display());
     Ok(())
 }
@@ -205,7 +214,7 @@ fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str) -> Result<()> 
     let preds = predict(&net, &test, cfg.eval.batch_size);
     let rule = cfg.group_rule();
     let groups = rule.assign(&data.train_counts);
-    let ev = evaluate_predictions(&preds, &test.labels, data.train.num_classes, &groups);
+    let ev = evaluate_predictions(&preds.fused, &test.labels, data.train.num_classes, &groups);
     let info = GroupsInfo::new(rule.describe(), data.train_counts.clone(), &groups);
     let st: Option<run::TrainState> = run::read_json(&dir.file(run::STATE_FILE)).ok();
     let epoch = match (weights, &st) {
@@ -213,7 +222,15 @@ fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str) -> Result<()> 
         (_, Some(s)) => s.epochs_done,
         _ => 0,
     };
-    println!("{}", score_table(&[(weights, &EpochScore::new(epoch, &ev.accuracy))], &info));
+    let mut rows = vec![(weights.to_string(), EpochScore::new(epoch, &ev.accuracy))];
+    if let Some(bs) = &preds.branches {
+        for (name, p) in ["head branch alone", "medium branch alone", "tail branch alone"].iter().zip(bs) {
+            let acc = evaluate_predictions(p, &test.labels, data.train.num_classes, &groups).accuracy;
+            rows.push((name.to_string(), EpochScore::new(epoch, &acc)));
+        }
+    }
+    let rows: Vec<(&str, &EpochScore)> = rows.iter().map(|(n, s)| (n.as_str(), s)).collect();
+    println!("{}", score_table(&rows, &info));
     println!("per class: {}", ev.accuracy.per_class.iter().map(|a| format!("{a:.1}")).collect::<Vec<_>>().join(" "));
     Ok(())
 }

@@ -103,6 +103,9 @@ pub struct EpochRecord {
     #[serde(default)]
     pub data_wait_seconds: f64,
     pub test: Option<Accuracy>,
+    /// ResLT: accuracy of each branch alone (head, medium, tail), when evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_branches: Option<Vec<Accuracy>>,
 }
 
 /// The run's final result; `longtail publish` copies it into `results/`.
@@ -122,6 +125,9 @@ pub struct Summary {
     pub groups: GroupsInfo,
     pub last_per_class: Vec<f64>,
     pub last_confusion: Vec<Vec<u32>>,
+    /// ResLT: each branch alone at the last epoch (head, medium, tail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_branches: Option<Vec<Accuracy>>,
     pub wall_seconds: f64,
     pub device: String,
     pub machine: String,

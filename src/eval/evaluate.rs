@@ -31,19 +31,37 @@ impl TestSet {
     }
 }
 
-/// Arg-max predictions of `net` (eval mode, no gradients) on every test image.
-pub fn predict(net: &Network, test: &TestSet, batch_size: usize) -> Vec<i64> {
+/// Arg-max predictions on the test set: of the final (fused) logits, and of each ResLT branch
+/// alone when the head has branches, so users can see which branch carries the tail.
+pub struct Predictions {
+    pub fused: Vec<i64>,
+    pub branches: Option<[Vec<i64>; 3]>,
+}
+
+fn argmax_cpu(logits: &Tensor) -> Vec<i64> {
+    let p = logits.argmax(-1, false).to_kind(Kind::Int64).to_device(Device::Cpu);
+    Vec::<i64>::try_from(&p).expect("predictions are int64")
+}
+
+/// Predictions of `net` (eval mode, no gradients) on every test image.
+pub fn predict(net: &Network, test: &TestSet, batch_size: usize) -> Predictions {
     let _guard = tch::no_grad_guard();
     let n = test.len() as i64;
-    let mut preds = Vec::with_capacity(test.len());
+    let mut fused = Vec::with_capacity(test.len());
+    let mut branches: Option<[Vec<i64>; 3]> = None;
     let mut start = 0;
     while start < n {
         let len = (batch_size as i64).min(n - start);
         let xs = test.images.narrow(0, start, len);
         let out = net.forward(&xs, false);
-        let p = out.logits.argmax(-1, false).to_kind(Kind::Int64).to_device(Device::Cpu);
-        preds.extend(Vec::<i64>::try_from(&p).expect("predictions are int64"));
+        fused.extend(argmax_cpu(&out.logits));
+        if let Some(b) = &out.branches {
+            let acc = branches.get_or_insert_with(Default::default);
+            for (k, preds) in acc.iter_mut().enumerate() {
+                preds.extend(argmax_cpu(&b.get(k as i64)));
+            }
+        }
         start += len;
     }
-    preds
+    Predictions { fused, branches }
 }

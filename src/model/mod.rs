@@ -1,6 +1,7 @@
 //! What the network is: backbone, heads and their configuration.
 pub mod heads;
 pub mod macs;
+pub mod reslt;
 pub mod resnet;
 
 use serde::{Deserialize, Serialize};
@@ -8,7 +9,20 @@ use tch::nn::{self, Module};
 use tch::Tensor;
 
 use heads::{global_avg_pool, linear, LinearInit};
+use reslt::ResltHead;
 use resnet::{BackboneSpec, ResNet};
+
+/// The final classifier on the last stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeadKind {
+    /// GAP → linear (the plain ResNet).
+    Linear,
+    /// ResLT, official CIFAR code: three BatchNorms, shared classifier (SPEC §4.1).
+    Bn3,
+    /// ResLT, the report's: grouped 1×1 conv, 3 chunks, shared classifier (SPEC §9.2).
+    Grouped,
+}
 
 /// `[model]` section of a config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,13 +32,20 @@ pub struct ModelConfig {
     pub arch: String,
     /// Widths of the three stages: 16/32/64 (standard) or 16/32/48 (the report's ResLT).
     pub widths: [i64; 3],
-    /// Initialisation of the final linear classifier.
+    /// Final head: `linear`, `bn3` or `grouped`.
+    pub head: HeadKind,
+    /// Initialisation of the `linear` head's weights (ResLT heads always use PyTorch's default).
     pub classifier_init: LinearInit,
 }
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        ModelConfig { arch: "resnet32".into(), widths: [16, 32, 64], classifier_init: LinearInit::Kaiming }
+        ModelConfig {
+            arch: "resnet32".into(),
+            widths: [16, 32, 64],
+            head: HeadKind::Linear,
+            classifier_init: LinearInit::Kaiming,
+        }
     }
 }
 
@@ -34,6 +55,10 @@ pub enum ModelError {
     UnknownArch(String),
     #[error("model.widths = {0:?}: every width must be positive and non-decreasing")]
     BadWidths([i64; 3]),
+    #[error(
+        "model.head = \"grouped\" needs the last stage width divisible by 3, got {0}; use widths like [16, 32, 48]"
+    )]
+    GroupedWidth(i64),
 }
 
 impl ModelConfig {
@@ -54,14 +79,25 @@ impl ModelConfig {
         if w.iter().any(|&x| x <= 0) || w[0] > w[1] || w[1] > w[2] {
             return Err(ModelError::BadWidths(w));
         }
+        if self.head == HeadKind::Grouped && w[2] % 3 != 0 {
+            return Err(ModelError::GroupedWidth(w[2]));
+        }
         Ok(BackboneSpec { widths: w, blocks_per_stage: self.blocks_per_stage()? })
     }
 }
 
 /// Everything a forward pass produces that losses and evaluation may need.
 pub struct ModelOutput {
-    /// Final prediction logits `[B, C]`.
+    /// Final prediction logits `[B, C]` (for ResLT heads: the fused sum of the branches).
     pub logits: Tensor,
+    /// ResLT branch logits `[3, B, C]` (head, medium, tail), when the head has branches.
+    pub branches: Option<Tensor>,
+}
+
+#[derive(Debug)]
+enum Head {
+    Linear(nn::Linear),
+    Reslt(ResltHead),
 }
 
 /// The same NCHW tensor with NHWC strides (tch 0.24 does not bind `memory_format`).
@@ -73,7 +109,7 @@ pub fn channels_last(xs: &Tensor) -> Tensor {
 #[derive(Debug)]
 pub struct Network {
     pub backbone: ResNet,
-    fc: nn::Linear,
+    head: Head,
     pub num_classes: i64,
 }
 
@@ -82,8 +118,15 @@ impl Network {
     pub fn new(p: &nn::Path, cfg: &ModelConfig, num_classes: i64) -> Result<Self, ModelError> {
         let spec = cfg.validate()?;
         let backbone = ResNet::new(p, spec);
-        let fc = linear(p / "linear", spec.widths[2], num_classes, cfg.classifier_init);
-        Ok(Network { backbone, fc, num_classes })
+        let width = spec.widths[2];
+        let head = match cfg.head {
+            HeadKind::Linear => Head::Linear(linear(p / "linear", width, num_classes, cfg.classifier_init)),
+            HeadKind::Bn3 => Head::Reslt(ResltHead::bn3(&(p / "reslt"), width, num_classes)),
+            HeadKind::Grouped => Head::Reslt(
+                ResltHead::grouped(&(p / "reslt"), width, num_classes).map_err(|e| ModelError::GroupedWidth(e.0))?,
+            ),
+        };
+        Ok(Network { backbone, head, num_classes })
     }
 
     /// Store every 4-d weight in channels-last (NHWC) strides. libtorch's oneDNN convolutions
@@ -102,8 +145,13 @@ impl Network {
 
     pub fn forward(&self, xs: &Tensor, train: bool) -> ModelOutput {
         let stages = self.backbone.forward_stages(xs, train);
-        let pooled = global_avg_pool(&stages[2]);
-        ModelOutput { logits: self.fc.forward(&pooled) }
+        match &self.head {
+            Head::Linear(fc) => ModelOutput { logits: fc.forward(&global_avg_pool(&stages[2])), branches: None },
+            Head::Reslt(h) => {
+                let branches = h.forward(&stages[2], train);
+                ModelOutput { logits: branches.sum_dim_intlist(0, false, tch::Kind::Float), branches: Some(branches) }
+            }
+        }
     }
 }
 

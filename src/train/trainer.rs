@@ -13,8 +13,7 @@ use crate::data::cifar::{self, ImageSet};
 use crate::data::loader::{batches_per_epoch, EpochLoader};
 use crate::data::subset::long_tailed_indices;
 use crate::eval::evaluate::{predict, TestSet};
-use crate::eval::metrics::{evaluate_predictions, fmt_group, Evaluation};
-use crate::loss::ce::cross_entropy;
+use crate::eval::metrics::{evaluate_predictions, fmt_group, Accuracy, Evaluation};
 use crate::model::{channels_last, Network};
 use crate::run::{self, EpochRecord, EpochScore, GroupsInfo, RunDir, RunMeta, Summary, TrainState};
 use crate::train::checkpoint;
@@ -227,6 +226,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         t.epochs
     );
     let mut last_eval: Option<Evaluation> = None;
+    let mut last_branches: Option<Vec<Accuracy>> = None;
     let mut epoch_seconds = Vec::new();
     let first_epoch = epochs_done;
     for epoch in first_epoch..t.epochs {
@@ -257,14 +257,15 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             let xs = if t.channels_last { channels_last(&xs) } else { xs };
             let ys = Tensor::from_slice(&batch.labels).to_device(device);
             let out = s.net.forward(&xs, true);
-            let loss = cross_entropy(&out.logits, &ys, cfg.loss.label_smoothing, None);
+            let loss = cfg.loss.batch_loss(&out, &ys, num_classes);
             let loss_value = loss.double_value(&[]);
             if !loss_value.is_finite() {
                 bail!(
-                    "training diverged: the loss is {loss_value} at epoch {}, step {} (term: cross-entropy); \
+                    "training diverged: the loss is {loss_value} at epoch {}, step {} (term: {:?} loss); \
                      the last good checkpoint ({}) is intact",
                     epoch + 1,
                     step,
+                    cfg.loss.kind,
                     dir.file(&ckpt_name(epochs_done)).display()
                 );
             }
@@ -288,9 +289,13 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         let train_seconds = started.elapsed().as_secs_f64();
         let images_per_second = seen as f64 / train_seconds;
 
+        let mut test_branches: Option<Vec<Accuracy>> = None;
         let test_acc = if cfg.eval_at(epoch) {
             let preds = predict(&s.net, &test, cfg.eval.batch_size);
-            let ev = evaluate_predictions(&preds, &test.labels, num_classes, &groups);
+            let ev = evaluate_predictions(&preds.fused, &test.labels, num_classes, &groups);
+            test_branches = preds.branches.as_ref().map(|bs| {
+                bs.iter().map(|p| evaluate_predictions(p, &test.labels, num_classes, &groups).accuracy).collect()
+            });
             let score = EpochScore::new(epoch + 1, &ev.accuracy);
             if best.as_ref().is_none_or(|b| score.overall > b.overall) {
                 best = Some(score.clone());
@@ -315,7 +320,11 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             seconds,
             data_wait_seconds,
             test: test_acc.clone(),
+            test_branches: test_branches.clone(),
         };
+        if test_branches.is_some() {
+            last_branches = test_branches;
+        }
         dir.append_metrics(&record)?;
         let ckpt = ckpt_name(epochs_done);
         checkpoint::save(&dir.file(&ckpt), &s.vs, &s.opt.buffers())?;
@@ -359,7 +368,10 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         Some(ev) => ev,
         None => {
             let preds = predict(&s.net, &test, cfg.eval.batch_size);
-            evaluate_predictions(&preds, &test.labels, num_classes, &groups)
+            last_branches = preds.branches.as_ref().map(|bs| {
+                bs.iter().map(|p| evaluate_predictions(p, &test.labels, num_classes, &groups).accuracy).collect()
+            });
+            evaluate_predictions(&preds.fused, &test.labels, num_classes, &groups)
         }
     };
     let last = last.unwrap_or_else(|| EpochScore::new(epochs_done, &ev.accuracy));
@@ -379,6 +391,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         groups: GroupsInfo::new(rule.describe(), data.train_counts.clone(), &groups),
         last_per_class: ev.accuracy.per_class.clone(),
         last_confusion: ev.confusion.clone(),
+        last_branches,
         wall_seconds: wall,
         device: meta.device,
         machine: meta.machine,

@@ -1,6 +1,10 @@
-//! Per-image augmentation on `u8` CHW images (SPEC §1.4): random crop with zero padding and
-//! horizontal flip, then scaling to [0, 1] and per-channel normalisation. Kept free of libtorch so
-//! it runs on plain worker threads and is testable on its own.
+//! Per-image augmentation on `u8` CHW images, in the order of the reference pipelines:
+//! random crop with zero padding → horizontal flip (SPEC §1.4) → AutoAugment (§6.1) → Cutout
+//! (§6.2, before normalisation: the hole is black) → scaling to [0, 1] and per-channel
+//! normalisation. Kept free of libtorch so it runs on plain worker threads and is testable alone.
+pub mod autoaugment;
+pub mod ops;
+
 use super::cifar::IMAGE_BYTES;
 use super::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -20,11 +24,28 @@ pub struct AugmentConfig {
     pub crop_padding: usize,
     /// Random horizontal flip with probability 0.5.
     pub flip: bool,
+    /// AutoAugment with the CIFAR-10 policy after crop and flip.
+    pub autoaugment: bool,
+    /// Side of the Cutout hole in pixels (0: off). One hole, centre uniform over the image,
+    /// clipped at the border, applied before normalisation (the hole is black, as in PaCo).
+    pub cutout: usize,
 }
 
 impl Default for AugmentConfig {
     fn default() -> Self {
-        AugmentConfig { crop_padding: 4, flip: true }
+        AugmentConfig { crop_padding: 4, flip: true, autoaugment: false, cutout: 0 }
+    }
+}
+
+/// Zero a `size`×`size` square centred at (cy, cx), clipped at the border (all channels).
+pub fn cutout(img: &mut [u8], size: usize, cy: usize, cx: usize) {
+    let half = size / 2;
+    let (y0, y1) = (cy.saturating_sub(half), (cy + size - half).min(SIDE));
+    let (x0, x1) = (cx.saturating_sub(half), (cx + size - half).min(SIDE));
+    for c in 0..3 {
+        for y in y0..y1 {
+            img[c * PLANE + y * SIDE + x0..c * PLANE + y * SIDE + x1].fill(0);
+        }
     }
 }
 
@@ -58,6 +79,13 @@ pub fn augment(src: &[u8], dst: &mut [u8], cfg: &AugmentConfig, rng: &mut Rng) {
     let dx = rng.below(span);
     let flip = cfg.flip && rng.coin(0.5);
     crop_flip(src, dst, cfg.crop_padding, dy, dx, flip);
+    if cfg.autoaugment {
+        autoaugment::cifar10_policy(dst, rng);
+    }
+    if cfg.cutout > 0 {
+        let (cy, cx) = (rng.below(SIDE), rng.below(SIDE));
+        cutout(dst, cfg.cutout, cy, cx);
+    }
 }
 
 /// Scale to [0, 1] and normalise each channel: (v/255 − mean)/std.
@@ -135,6 +163,22 @@ mod tests {
         assert!(seen.iter().all(|&s| s), "offsets seen: {seen:?}");
         let rate = flips as f64 / n as f64;
         assert!((rate - 0.5).abs() < 0.03, "flip rate {rate}");
+    }
+
+    #[test]
+    fn cutout_zeroes_a_clipped_square() {
+        let mut img = vec![9u8; IMAGE_BYTES];
+        cutout(&mut img, 16, 16, 16);
+        let zeros = img.iter().filter(|&&v| v == 0).count();
+        assert_eq!(zeros, 3 * 16 * 16);
+        assert_eq!(img[8 * SIDE + 8], 0);
+        assert_eq!(img[7 * SIDE + 8], 9);
+        assert_eq!(img[23 * SIDE + 23], 0);
+        assert_eq!(img[24 * SIDE + 23], 9);
+        let mut img = vec![9u8; IMAGE_BYTES];
+        cutout(&mut img, 16, 0, 31);
+        // rows [0, 8), columns [23, 32): 8 × 9 per channel
+        assert_eq!(img.iter().filter(|&&v| v == 0).count(), 3 * 8 * 9);
     }
 
     #[test]

@@ -1,0 +1,74 @@
+//! Every shipped config resolves, and each kind of model trains for an epoch on a sliver of the
+//! real data (short schedule via overrides), so a config cannot rot unnoticed.
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use longtail::config;
+use longtail::train::trainer::{train, Outcome, TrainOptions};
+
+fn all_configs(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            all_configs(&p, out);
+        } else if p.extension().is_some_and(|x| x == "toml") {
+            out.push(p);
+        }
+    }
+}
+
+fn configs() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    all_configs(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs"), &mut v);
+    v.sort();
+    v
+}
+
+#[test]
+fn every_config_resolves() {
+    let list = configs();
+    assert!(list.len() >= 12, "found only {} configs", list.len());
+    for path in list {
+        let cfg = config::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(cfg.name.is_some());
+    }
+}
+
+#[test]
+fn every_config_trains_one_short_epoch() {
+    for path in configs() {
+        let cfg = config::load(&path, &[]).unwrap();
+        // Shrink the network and the data, keep everything else (head, loss, augmentation).
+        let widths = if cfg.model.head == longtail::model::HeadKind::Grouped { "[6, 6, 12]" } else { "[4, 8, 8]" };
+        let overrides: Vec<String> = [
+            "device=\"cpu\"".to_string(),
+            format!("model.widths={widths}"),
+            "model.arch=\"resnet20\"".into(),
+            "data.max_per_class=6".into(),
+            "train.epochs=1".into(),
+            "train.batch_size=16".into(),
+            "eval.max_test_images=64".into(),
+        ]
+        .into();
+        let cfg = config::load(&path, &overrides).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let opts = TrainOptions {
+            run_dir: dir.path().to_path_buf(),
+            resume: false,
+            data_dir: Some(common::cifar10_dir()),
+            config_path: Some(path.display().to_string()),
+            command: "cargo test".into(),
+            plain: true,
+            stop_after: None,
+        };
+        match train(&cfg, &opts).unwrap_or_else(|e| panic!("{}: {e:#}", path.display())) {
+            Outcome::Finished(s) => {
+                assert!(s.last.overall.is_finite());
+                let reslt = cfg.model.head != longtail::model::HeadKind::Linear;
+                assert_eq!(s.last_branches.is_some(), reslt, "{}: branch accuracies", path.display());
+            }
+            Outcome::Paused { .. } => panic!("did not finish"),
+        }
+    }
+}
