@@ -52,6 +52,22 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Write report.md and report.html (with PNG plots) into each finished run directory.
+    Report {
+        #[arg(required = true)]
+        run_dirs: Vec<PathBuf>,
+    },
+    /// One table (markdown, stdout) and one chart (PNG) across finished runs.
+    Compare {
+        #[arg(required = true)]
+        run_dirs: Vec<PathBuf>,
+        /// A config key to show as a column, e.g. loss.alpha.
+        #[arg(long)]
+        by: Option<String>,
+        /// Where to write the chart.
+        #[arg(long, default_value = "compare.png")]
+        png: PathBuf,
+    },
     /// Dataset tools.
     Data {
         #[command(subcommand)]
@@ -310,6 +326,15 @@ fn main() -> ExitCode {
         Command::Train(args) => run_train(args),
         Command::Eval { run_dir, data, weights } => run_eval(&run_dir, data, &weights),
         Command::Publish { run_dir, name, results, force } => run_publish(&run_dir, name, &results, force),
+        Command::Report { run_dirs } => run_dirs.iter().try_for_each(|d| {
+            let md = longtail::report::run_report::write(d)?;
+            println!("wrote {} (and report.html, plots)", md.display());
+            Ok(())
+        }),
+        Command::Compare { run_dirs, by, png } => {
+            let dirs: Vec<&Path> = run_dirs.iter().map(|p| p.as_path()).collect();
+            longtail::report::compare::compare(&dirs, by.as_deref(), &png).map(|md| print!("{md}"))
+        }
         Command::Data { command } => run_data(command),
     };
     match result {

@@ -64,6 +64,24 @@ impl Cifar {
         }
     }
 
+    /// Class names in label order (CIFAR-100 fine labels are shown by index).
+    pub fn class_names(self) -> Vec<String> {
+        match self {
+            Cifar::Cifar10 => {
+                ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            }
+            Cifar::Cifar100 => (0..100).map(|i| i.to_string()).collect(),
+        }
+    }
+
+    /// The release whose display name is `name` ("CIFAR-10" or "CIFAR-100").
+    pub fn from_name(name: &str) -> Option<Cifar> {
+        [Cifar::Cifar10, Cifar::Cifar100].into_iter().find(|k| k.name() == name)
+    }
+
     /// Folder name inside the official archive.
     pub fn folder(self) -> &'static str {
         match self {

@@ -97,7 +97,7 @@ pub struct ModelOutput {
 #[derive(Debug)]
 enum Head {
     Linear(nn::Linear),
-    Reslt(ResltHead),
+    Reslt(Box<ResltHead>),
 }
 
 /// The same NCHW tensor with NHWC strides (tch 0.24 does not bind `memory_format`).
@@ -121,10 +121,10 @@ impl Network {
         let width = spec.widths[2];
         let head = match cfg.head {
             HeadKind::Linear => Head::Linear(linear(p / "linear", width, num_classes, cfg.classifier_init)),
-            HeadKind::Bn3 => Head::Reslt(ResltHead::bn3(&(p / "reslt"), width, num_classes)),
-            HeadKind::Grouped => Head::Reslt(
+            HeadKind::Bn3 => Head::Reslt(Box::new(ResltHead::bn3(&(p / "reslt"), width, num_classes))),
+            HeadKind::Grouped => Head::Reslt(Box::new(
                 ResltHead::grouped(&(p / "reslt"), width, num_classes).map_err(|e| ModelError::GroupedWidth(e.0))?,
-            ),
+            )),
         };
         Ok(Network { backbone, head, num_classes })
     }

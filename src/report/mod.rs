@@ -1,2 +1,7 @@
-//! How people see results: tables in the terminal and in `results/`.
+//! How people see results: the terminal table, per-run reports (Markdown + self-contained HTML
+//! with PNG plots) and comparisons across runs.
+pub mod compare;
+pub mod document;
+pub mod plots;
+pub mod run_report;
 pub mod table;

@@ -1,0 +1,410 @@
+//! PNG plots of a run, drawn in Rust with plotters (bitmap backend, embedded DejaVu Sans so the
+//! text renders the same on every machine).
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::{anyhow, Result};
+use plotters::prelude::*;
+
+use crate::eval::metrics::Accuracy;
+use crate::run::EpochRecord;
+
+static FONT: Once = Once::new();
+
+fn register_font() {
+    FONT.call_once(|| {
+        let bytes: &'static [u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            // The font is compiled in and known to parse; a failure here would only blank the text.
+            let _ = plotters::style::register_font("sans-serif", style, bytes);
+        }
+    });
+}
+
+/// plotters' errors borrow the backend; flatten them into anyhow with the file name.
+fn ctx<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> anyhow::Error + '_ {
+    move |e| anyhow!("cannot draw {}: {e:?}", path.display())
+}
+
+pub const MANY: RGBColor = RGBColor(31, 119, 180);
+pub const MEDIUM: RGBColor = RGBColor(44, 160, 44);
+pub const FEW: RGBColor = RGBColor(214, 39, 40);
+pub const OVERALL: RGBColor = RGBColor(40, 40, 40);
+const BAND: [RGBColor; 3] = [MANY, MEDIUM, FEW];
+
+/// A curve of the accuracy chart: name, colour and how to read it from an evaluation.
+type Series = (&'static str, RGBColor, fn(&Accuracy) -> Option<f64>);
+
+/// Test accuracy per group over epochs (top) and training loss with the LR schedule (bottom);
+/// the best epoch is marked in both.
+pub fn training_curves(records: &[EpochRecord], best_epoch: Option<usize>, title: &str, path: &Path) -> Result<()> {
+    register_font();
+    let err = ctx(path);
+    let root = BitMapBackend::new(path, (1000, 760)).into_drawing_area();
+    root.fill(&WHITE).map_err(&err)?;
+    let (top, bottom) = root.split_vertically(430);
+    let max_epoch = records.iter().map(|r| r.epoch).max().unwrap_or(1).max(1) as f64;
+
+    let mut acc = ChartBuilder::on(&top)
+        .caption(format!("{title} — test accuracy"), ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(35)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0f64..max_epoch, 0f64..100f64)
+        .map_err(&err)?;
+    acc.configure_mesh()
+        .x_desc("epoch")
+        .y_desc("test accuracy (%)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .light_line_style(RGBColor(238, 238, 238))
+        .draw()
+        .map_err(&err)?;
+    let series: [Series; 4] = [
+        ("overall", OVERALL, |a| Some(a.overall)),
+        ("many", MANY, |a| a.many),
+        ("medium", MEDIUM, |a| a.medium),
+        ("few", FEW, |a| a.few),
+    ];
+    for (name, color, get) in series {
+        let pts: Vec<(f64, f64)> =
+            records.iter().filter_map(|r| r.test.as_ref().and_then(get).map(|v| (r.epoch as f64, v))).collect();
+        if pts.is_empty() {
+            continue;
+        }
+        let width = if name == "overall" { 3 } else { 2 };
+        acc.draw_series(LineSeries::new(pts.clone(), color.stroke_width(width)))
+            .map_err(&err)?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width)));
+        acc.draw_series(pts.iter().map(|&p| Circle::new(p, 2, color.filled()))).map_err(&err)?;
+    }
+    if let Some(b) = best_epoch {
+        let b = b as f64;
+        let grey = RGBColor(120, 120, 120);
+        acc.draw_series(DashedLineSeries::new(vec![(b, 0.0), (b, 100.0)], 6, 4, grey.stroke_width(1)))
+            .map_err(&err)?
+            .label(format!("best epoch ({})", b as usize))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey));
+    }
+    acc.configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(&err)?;
+
+    let losses: Vec<(f64, f64)> =
+        records.iter().filter(|r| r.train_loss > 0.0).map(|r| (r.epoch as f64, r.train_loss)).collect();
+    let (lo, hi) = losses.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &(_, l)| (lo.min(l), hi.max(l)));
+    let (lo, hi) = if losses.is_empty() { (0.01, 1.0) } else { (lo * 0.8, hi * 1.25) };
+    let lrs: Vec<(f64, f64)> = records.iter().filter(|r| r.lr > 0.0).map(|r| (r.epoch as f64, r.lr)).collect();
+    let (lr_lo, lr_hi) = lrs.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &(_, l)| (lo.min(l), hi.max(l)));
+    let (lr_lo, lr_hi) = if lrs.is_empty() { (1e-3, 1.0) } else { (lr_lo * 0.5, lr_hi * 2.0) };
+    let mut loss = ChartBuilder::on(&bottom)
+        .caption("training loss (left, log) and learning rate (right, log)", ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(35)
+        .y_label_area_size(55)
+        .right_y_label_area_size(60)
+        .build_cartesian_2d(0f64..max_epoch, (lo..hi).log_scale())
+        .map_err(&err)?
+        .set_secondary_coord(0f64..max_epoch, (lr_lo..lr_hi).log_scale());
+    loss.configure_mesh()
+        .x_desc("epoch")
+        .y_desc("training loss")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.2}"))
+        .y_labels(8)
+        .light_line_style(RGBColor(238, 238, 238))
+        .draw()
+        .map_err(&err)?;
+    loss.configure_secondary_axes()
+        .y_desc("learning rate")
+        .y_label_formatter(&|v| format!("{v:.0e}"))
+        .draw()
+        .map_err(&err)?;
+    loss.draw_series(LineSeries::new(losses, OVERALL.stroke_width(2)))
+        .map_err(&err)?
+        .label("training loss")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], OVERALL.stroke_width(2)));
+    let orange = RGBColor(255, 127, 14);
+    loss.draw_secondary_series(LineSeries::new(lrs, orange.stroke_width(2)))
+        .map_err(&err)?
+        .label("learning rate")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], orange.stroke_width(2)));
+    if let Some(b) = best_epoch {
+        let b = b as f64;
+        loss.draw_series(DashedLineSeries::new(vec![(b, lo), (b, hi)], 6, 4, RGBColor(120, 120, 120).stroke_width(1)))
+            .map_err(&err)?;
+    }
+    loss.configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(&err)?;
+    root.present().map_err(&err)?;
+    Ok(())
+}
+
+/// Per-class test accuracy as bars ordered head → tail (by training count), the training count
+/// of each class on a log axis beside them, and the Many/Medium/Few bands shaded.
+pub fn per_class(
+    accuracy: &[f64],
+    train_counts: &[usize],
+    groups: &[usize],
+    names: &[String],
+    title: &str,
+    path: &Path,
+) -> Result<()> {
+    register_font();
+    let err = ctx(path);
+    let c = accuracy.len();
+    let mut order: Vec<usize> = (0..c).collect();
+    order.sort_by(|&a, &b| train_counts[b].cmp(&train_counts[a]).then(a.cmp(&b)));
+    let width = (200 + 40 * c).clamp(900, 2400) as u32;
+    let root = BitMapBackend::new(path, (width, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(&err)?;
+    let max_count = train_counts.iter().copied().max().unwrap_or(1).max(1) as f64;
+    let min_count = train_counts.iter().copied().filter(|&n| n > 0).min().unwrap_or(1) as f64;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("{title} — per-class test accuracy, head → tail"), ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(if c <= 20 { 60 } else { 40 })
+        .y_label_area_size(55)
+        .right_y_label_area_size(70)
+        .build_cartesian_2d(-0.5f64..(c as f64 - 0.5), 0f64..105f64)
+        .map_err(&err)?
+        .set_secondary_coord(-0.5f64..(c as f64 - 0.5), ((min_count / 2.0)..(max_count * 2.0)).log_scale());
+    let label_every = c.div_ceil(25).max(1);
+    let fmt_x = |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() > 1e-6 || i < 0.0 || i as usize >= c || !(i as usize).is_multiple_of(label_every) {
+            return String::new();
+        }
+        let k = order[i as usize];
+        if c <= 20 {
+            names.get(k).cloned().unwrap_or_else(|| k.to_string())
+        } else {
+            k.to_string()
+        }
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(c.min(100) + 1)
+        .x_label_formatter(&fmt_x)
+        .x_desc("class (ordered by training count)")
+        .y_desc("test accuracy (%)")
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .light_line_style(RGBColor(238, 238, 238))
+        .draw()
+        .map_err(&err)?;
+    chart
+        .configure_secondary_axes()
+        .y_desc("training images (log)")
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .draw()
+        .map_err(&err)?;
+    // Group bands behind the bars.
+    for g in 0..3 {
+        let pos: Vec<usize> = (0..c).filter(|&i| groups[order[i]] == g).collect();
+        if let (Some(&first), Some(&last)) = (pos.first(), pos.last()) {
+            let (x0, x1) = (first as f64 - 0.5, last as f64 + 0.5);
+            chart
+                .draw_series(std::iter::once(Rectangle::new([(x0, 0.0), (x1, 105.0)], BAND[g].mix(0.08).filled())))
+                .map_err(&err)?;
+            let label = ["Many", "Medium", "Few"][g];
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    label.to_string(),
+                    (x0 + 0.1, 103.0),
+                    ("sans-serif", 16).into_font().color(&BAND[g]),
+                )))
+                .map_err(&err)?;
+        }
+    }
+    chart
+        .draw_series((0..c).map(|i| {
+            let k = order[i];
+            Rectangle::new([(i as f64 - 0.35, 0.0), (i as f64 + 0.35, accuracy[k])], BAND[groups[k]].mix(0.85).filled())
+        }))
+        .map_err(&err)?
+        .label("test accuracy (bars, left)")
+        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], MANY.filled()));
+    if c <= 30 {
+        chart
+            .draw_series((0..c).map(|i| {
+                let k = order[i];
+                Text::new(format!("{:.0}", accuracy[k]), (i as f64 - 0.2, accuracy[k] + 3.5), ("sans-serif", 13))
+            }))
+            .map_err(&err)?;
+    }
+    let counts: Vec<(f64, f64)> = (0..c).map(|i| (i as f64, train_counts[order[i]].max(1) as f64)).collect();
+    chart
+        .draw_secondary_series(LineSeries::new(counts.clone(), BLACK.stroke_width(2)))
+        .map_err(&err)?
+        .label("training images (line, right, log)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+    chart.draw_secondary_series(counts.iter().map(|&p| Circle::new(p, 3, BLACK.filled()))).map_err(&err)?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(&err)?;
+    root.present().map_err(&err)?;
+    Ok(())
+}
+
+/// Row-normalised confusion matrix as a heat map (rows: true class, columns: prediction).
+pub fn confusion(matrix: &[Vec<u32>], names: &[String], title: &str, path: &Path) -> Result<()> {
+    register_font();
+    let err = ctx(path);
+    let c = matrix.len();
+    let side = (60 + 48 * c).clamp(600, 1400) as u32;
+    let root = BitMapBackend::new(path, (side + 80, side + 40)).into_drawing_area();
+    root.fill(&WHITE).map_err(&err)?;
+    let label = |i: usize| if c <= 20 { names.get(i).cloned().unwrap_or_else(|| i.to_string()) } else { i.to_string() };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("{title} — confusion (row-normalised %)"), ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(70)
+        .y_label_area_size(90)
+        .build_cartesian_2d(0f64..c as f64, 0f64..c as f64)
+        .map_err(&err)?;
+    let step = c.div_ceil(20).max(1);
+    let fmt_x = |x: &f64| {
+        let i = (x - 0.5).round();
+        if (x - 0.5 - i).abs() > 1e-6 || i < 0.0 || i as usize >= c || !(i as usize).is_multiple_of(step) {
+            return String::new();
+        }
+        label(i as usize)
+    };
+    let fmt_y = |y: &f64| {
+        let i = (y - 0.5).round();
+        if (y - 0.5 - i).abs() > 1e-6 || i < 0.0 || i as usize >= c {
+            return String::new();
+        }
+        let row = c - 1 - i as usize;
+        if !row.is_multiple_of(step) {
+            return String::new();
+        }
+        label(row)
+    };
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(2 * c + 1)
+        .y_labels(2 * c + 1)
+        .x_label_formatter(&fmt_x)
+        .y_label_formatter(&fmt_y)
+        .x_desc("predicted class")
+        .y_desc("true class")
+        .draw()
+        .map_err(&err)?;
+    let mut cells = Vec::with_capacity(c * c);
+    for (r, row) in matrix.iter().enumerate() {
+        let total: u32 = row.iter().sum();
+        for (k, &v) in row.iter().enumerate() {
+            let frac = if total == 0 { 0.0 } else { v as f64 / total as f64 };
+            cells.push((r, k, frac));
+        }
+    }
+    chart
+        .draw_series(cells.iter().map(|&(r, k, f)| {
+            let y = (c - 1 - r) as f64;
+            let shade = |lo: f64, hi: f64| (lo + (hi - lo) * f.sqrt()) as u8;
+            let color = RGBColor(shade(255.0, 8.0), shade(255.0, 48.0), shade(255.0, 107.0));
+            Rectangle::new([(k as f64, y), (k as f64 + 1.0, y + 1.0)], color.filled())
+        }))
+        .map_err(&err)?;
+    if c <= 15 {
+        chart
+            .draw_series(cells.iter().map(|&(r, k, f)| {
+                let y = (c - 1 - r) as f64;
+                let color = if f > 0.35 { WHITE } else { BLACK };
+                Text::new(
+                    format!("{:.0}", 100.0 * f),
+                    (k as f64 + 0.3, y + 0.62),
+                    ("sans-serif", 15).into_font().color(&color),
+                )
+            }))
+            .map_err(&err)?;
+    }
+    root.present().map_err(&err)?;
+    Ok(())
+}
+
+/// Grouped bars: for each of overall / Many / Medium / Few, one bar per named series
+/// (ResLT branches alone and fused, or several runs side by side).
+pub fn grouped_bars(series: &[(String, Accuracy)], title: &str, path: &Path) -> Result<()> {
+    register_font();
+    let err = ctx(path);
+    let cats = ["overall", "many", "medium", "few"];
+    let get = |a: &Accuracy, k: usize| match k {
+        0 => Some(a.overall),
+        1 => a.many,
+        2 => a.medium,
+        _ => a.few,
+    };
+    let n = series.len().max(1);
+    let width = (300 + 60 * n * 4).clamp(900, 2400) as u32;
+    let root = BitMapBackend::new(path, (width, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(&err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(-0.5f64..3.5f64, 0f64..105f64)
+        .map_err(&err)?;
+    let fmt_x = |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() > 1e-6 || !(0.0..4.0).contains(&i) {
+            return String::new();
+        }
+        cats[i as usize].to_string()
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(9)
+        .x_label_formatter(&fmt_x)
+        .y_desc("test accuracy (%)")
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .light_line_style(RGBColor(238, 238, 238))
+        .draw()
+        .map_err(&err)?;
+    let bar = 0.8 / n as f64;
+    for (j, (name, acc)) in series.iter().enumerate() {
+        let color = Palette99::pick(j).to_rgba();
+        let rects: Vec<(f64, f64)> =
+            (0..4).filter_map(|k| get(acc, k).map(|v| (k as f64 - 0.4 + bar * j as f64, v))).collect();
+        chart
+            .draw_series(rects.iter().map(|&(x, v)| Rectangle::new([(x, 0.0), (x + bar * 0.92, v)], color.filled())))
+            .map_err(&err)?
+            .label(name.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.filled()));
+        if n <= 6 {
+            chart
+                .draw_series(
+                    rects
+                        .iter()
+                        .map(|&(x, v)| Text::new(format!("{v:.1}"), (x + bar * 0.1, v + 3.5), ("sans-serif", 12))),
+                )
+                .map_err(&err)?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(&err)?;
+    root.present().map_err(&err)?;
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! `longtail report <run-dir>`: report.md and report.html next to the run, with its plots.
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+
+use super::document::{html, markdown, Block};
+use super::plots;
+use crate::data::cifar::Cifar;
+use crate::eval::metrics::{fmt_group, Accuracy};
+use crate::run::{self, EpochScore, RunDir, Summary};
+
+pub const CURVES_PNG: &str = "curves.png";
+pub const PER_CLASS_PNG: &str = "per_class.png";
+pub const CONFUSION_PNG: &str = "confusion.png";
+pub const BRANCHES_PNG: &str = "branches.png";
+
+fn score_row(label: &str, s: &EpochScore) -> Vec<String> {
+    vec![
+        label.to_string(),
+        s.epoch.to_string(),
+        format!("{:.2}", s.overall),
+        fmt_group(s.many),
+        fmt_group(s.medium),
+        fmt_group(s.few),
+    ]
+}
+
+fn duration(secs: f64) -> String {
+    let s = secs as u64;
+    format!("{}h {:02}m {:02}s", s / 3600, s % 3600 / 60, s % 60)
+}
+
+/// Group index of every class from the summary's group lists.
+pub fn class_groups(summary: &Summary) -> Vec<usize> {
+    let mut g = vec![1; summary.groups.train_counts.len()];
+    for &c in &summary.groups.many {
+        g[c] = 0;
+    }
+    for &c in &summary.groups.few {
+        g[c] = 2;
+    }
+    g
+}
+
+/// Write the plots, report.md and report.html into the run directory; returns report.md's path.
+pub fn write(run_dir: &Path) -> Result<PathBuf> {
+    let dir = RunDir::new(run_dir);
+    if !dir.exists(run::SUMMARY_FILE) {
+        bail!("{} has no {}: reports are made from finished runs", run_dir.display(), run::SUMMARY_FILE);
+    }
+    let summary: Summary = run::read_json(&dir.file(run::SUMMARY_FILE))?;
+    let records = dir.read_metrics()?;
+    let names = Cifar::from_name(&summary.dataset)
+        .map(|k| k.class_names())
+        .unwrap_or_else(|| (0..summary.last_per_class.len()).map(|i| i.to_string()).collect());
+    let groups = class_groups(&summary);
+    let title = format!("{} ({} ρ={})", summary.name, summary.dataset, summary.rho);
+
+    plots::training_curves(&records, Some(summary.best.epoch), &title, &dir.file(CURVES_PNG))?;
+    plots::per_class(
+        &summary.last_per_class,
+        &summary.groups.train_counts,
+        &groups,
+        &names,
+        &title,
+        &dir.file(PER_CLASS_PNG),
+    )?;
+    plots::confusion(&summary.last_confusion, &names, &title, &dir.file(CONFUSION_PNG))?;
+
+    let mut blocks = vec![
+        Block::Paragraph(format!(
+            "{} ρ={} (subset seed {}), seed {}, {} epochs. Config `{}`; commit `{}`; {} on {} ({}); wall time {}.",
+            summary.dataset,
+            summary.rho,
+            summary.subset_seed,
+            summary.seed,
+            summary.epochs,
+            summary.config.as_deref().unwrap_or("—"),
+            summary.commit,
+            summary.engine,
+            summary.device,
+            summary.machine,
+            duration(summary.wall_seconds)
+        )),
+        Block::Paragraph(format!("Command: `{}`", summary.command)),
+        Block::Heading("Accuracy".into()),
+    ];
+    let head: Vec<String> = ["", "epoch", "overall", "many", "medium", "few"].iter().map(|s| s.to_string()).collect();
+    let mut rows = vec![score_row("best epoch", &summary.best), score_row("last epoch", &summary.last)];
+    if let Some(bs) = &summary.last_branches {
+        for (name, acc) in ["head branch alone", "medium branch alone", "tail branch alone"].iter().zip(bs) {
+            rows.push(score_row(&format!("last, {name}"), &EpochScore::new(summary.last.epoch, acc)));
+        }
+    }
+    blocks.push(Block::Table(head, rows));
+    blocks.push(Block::Paragraph(format!(
+        "Many/Medium/Few by {}: many = classes {:?}, medium = {:?}, few = {:?}. Group accuracy is the mean of its classes' accuracies.",
+        summary.groups.rule, summary.groups.many, summary.groups.medium, summary.groups.few
+    )));
+    blocks.push(Block::Image(
+        "Test accuracy per group, training loss and learning rate per epoch".into(),
+        CURVES_PNG.into(),
+    ));
+    blocks.push(Block::Heading("Per class (last epoch)".into()));
+    blocks.push(Block::Image("Per-class accuracy, head → tail, with training counts".into(), PER_CLASS_PNG.into()));
+    let group_name = ["many", "medium", "few"];
+    let rows: Vec<Vec<String>> = (0..summary.last_per_class.len())
+        .map(|c| {
+            vec![
+                c.to_string(),
+                names[c].clone(),
+                summary.groups.train_counts[c].to_string(),
+                group_name[groups[c]].to_string(),
+                format!("{:.1}", summary.last_per_class[c]),
+            ]
+        })
+        .collect();
+    blocks.push(Block::Table(
+        ["class", "name", "train images", "group", "test accuracy"].iter().map(|s| s.to_string()).collect(),
+        rows,
+    ));
+    blocks.push(Block::Heading("Confusion matrix (last epoch)".into()));
+    blocks.push(Block::Image("Row-normalised confusion matrix".into(), CONFUSION_PNG.into()));
+    if let Some(bs) = &summary.last_branches {
+        let mut series: Vec<(String, Accuracy)> = ["head branch", "medium branch", "tail branch"]
+            .iter()
+            .zip(bs)
+            .map(|(n, a)| (n.to_string(), a.clone()))
+            .collect();
+        series.push((
+            "fused".into(),
+            Accuracy {
+                overall: summary.last.overall,
+                many: summary.last.many,
+                medium: summary.last.medium,
+                few: summary.last.few,
+                per_class: summary.last_per_class.clone(),
+            },
+        ));
+        plots::grouped_bars(&series, &format!("{title} — ResLT branches alone and fused"), &dir.file(BRANCHES_PNG))?;
+        blocks.push(Block::Heading("ResLT branches".into()));
+        blocks.push(Block::Image("Each branch alone and the fused prediction, per group".into(), BRANCHES_PNG.into()));
+    }
+
+    let md = format!("# Report: {title}\n\n{}", markdown(&blocks));
+    let md_path = dir.file("report.md");
+    run::atomic_write(&md_path, md.as_bytes())?;
+    run::atomic_write(&dir.file("report.html"), html(&format!("Report: {title}"), &blocks, &dir.path)?.as_bytes())?;
+    Ok(md_path)
+}

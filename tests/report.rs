@@ -1,0 +1,117 @@
+//! Reports render every plot from a small synthetic run directory; the PNGs decode at the
+//! expected sizes and the tables carry the numbers of the run's own summary.
+use std::path::Path;
+
+use longtail::eval::metrics::Accuracy;
+use longtail::report::{compare, run_report};
+use longtail::run::{self, EpochRecord, EpochScore, GroupsInfo, RunDir, Summary};
+
+fn acc(overall: f64, per_class: Vec<f64>) -> Accuracy {
+    let mean = |r: std::ops::Range<usize>| Some(per_class[r.clone()].iter().sum::<f64>() / r.len() as f64);
+    Accuracy { overall, many: mean(0..3), medium: mean(3..6), few: mean(6..10), per_class: per_class.clone() }
+}
+
+fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary {
+    let counts = vec![5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50];
+    let per_class: Vec<f64> = (0..10).map(|c| 95.0 - 6.5 * c as f64 + alpha).collect();
+    let last_acc = acc(per_class.iter().sum::<f64>() / 10.0, per_class.clone());
+    let d = RunDir::new(dir);
+    for e in 1..=20 {
+        let test = (e % 5 == 0).then(|| acc(40.0 + e as f64, (0..10).map(|c| 50.0 + e as f64 - c as f64).collect()));
+        d.append_metrics(&EpochRecord {
+            epoch: e,
+            lr: if e < 15 { 0.1 } else { 0.001 },
+            train_loss: 2.0 / e as f64,
+            train_acc: 50.0 + e as f64,
+            images_per_second: 400.0,
+            seconds: 30.0,
+            data_wait_seconds: 0.01,
+            test,
+            test_branches: None,
+        })
+        .unwrap();
+    }
+    std::fs::write(dir.join(run::CONFIG_FILE), format!("[loss]\nalpha = {alpha}\n")).unwrap();
+    let confusion: Vec<Vec<u32>> = (0..10)
+        .map(|r| (0..10).map(|c| if r == c { 700 + 10 * r as u32 } else { 30 - 3 * r as u32 / 2 }).collect())
+        .collect();
+    let summary = Summary {
+        name: name.into(),
+        config: Some("configs/x.toml".into()),
+        command: "longtail train -c configs/x.toml".into(),
+        commit: "abc123".into(),
+        seed: 0,
+        dataset: "CIFAR-10".into(),
+        rho: 100.0,
+        subset_seed: 0,
+        epochs: 20,
+        best: EpochScore::new(15, &acc(61.234, per_class.clone())),
+        last: EpochScore::new(20, &last_acc),
+        groups: GroupsInfo::new("class-index ranges".into(), counts, &[0, 0, 0, 1, 1, 1, 2, 2, 2, 2]),
+        last_per_class: per_class.clone(),
+        last_confusion: confusion,
+        last_branches: branches.then(|| vec![last_acc.clone(), acc(50.0, per_class.clone()), acc(40.0, per_class)]),
+        wall_seconds: 3725.0,
+        device: "Cpu".into(),
+        machine: "test machine".into(),
+        engine: "tch 0.24.0".into(),
+        started_at: "2026-11-27T00:00:00Z".into(),
+        finished_at: "2026-11-27T01:00:00Z".into(),
+    };
+    run::write_json(&dir.join(run::SUMMARY_FILE), &summary).unwrap();
+    summary
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let img = image::open(path).unwrap_or_else(|e| panic!("{} does not decode: {e}", path.display()));
+    (img.width(), img.height())
+}
+
+#[test]
+fn report_renders_every_plot_and_the_summary_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = synthetic_run(dir.path(), "toy", 0.95, true);
+    let md_path = run_report::write(dir.path()).unwrap();
+    assert_eq!(png_size(&dir.path().join(run_report::CURVES_PNG)), (1000, 760));
+    assert_eq!(png_size(&dir.path().join(run_report::PER_CLASS_PNG)), (900, 560));
+    assert_eq!(png_size(&dir.path().join(run_report::CONFUSION_PNG)), (680, 640));
+    assert_eq!(png_size(&dir.path().join(run_report::BRANCHES_PNG)), (1260, 520));
+    let md = std::fs::read_to_string(md_path).unwrap();
+    for number in
+        [format!("{:.2}", s.best.overall), format!("{:.2}", s.last.overall), format!("{:.2}", s.last.few.unwrap())]
+    {
+        assert!(md.contains(&number), "report.md lacks {number}");
+    }
+    assert!(md.contains(&format!("{:.1}", s.last_per_class[9])));
+    assert!(md.contains("abc123") && md.contains("1h 02m 05s"));
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert_eq!(html.matches("data:image/png;base64,").count(), 4, "every plot is embedded");
+    assert!(html.contains(&format!("{:.2}", s.best.overall)));
+}
+
+#[test]
+fn plain_run_has_no_branch_plot_and_unfinished_runs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_run(dir.path(), "plain", 0.0, false);
+    run_report::write(dir.path()).unwrap();
+    assert!(!dir.path().join(run_report::BRANCHES_PNG).exists());
+    let empty = tempfile::tempdir().unwrap();
+    let err = run_report::write(empty.path()).unwrap_err();
+    assert!(err.to_string().contains("summary.json"), "{err}");
+}
+
+#[test]
+fn compare_tabulates_runs_by_a_config_key() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let sa = synthetic_run(a.path(), "alpha-low", 0.9, false);
+    let sb = synthetic_run(b.path(), "alpha-high", 0.99, false);
+    let png = a.path().join("cmp.png");
+    let md = compare::compare(&[a.path(), b.path()], Some("loss.alpha"), &png).unwrap();
+    assert!(md.contains("| loss.alpha |") || md.contains("loss.alpha"));
+    assert!(md.contains("0.9 ") || md.contains("| 0.9 |"), "{md}");
+    assert!(md.contains(&format!("{:.2}", sa.last.overall)) && md.contains(&format!("{:.2}", sb.last.overall)));
+    let (w, h) = png_size(&png);
+    assert!(w >= 900 && h == 520);
+    let err = compare::compare(&[a.path()], Some("loss.nope"), &png).unwrap_err();
+    assert!(err.to_string().contains("loss.nope"));
+}
