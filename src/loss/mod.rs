@@ -1,5 +1,6 @@
 //! What the network is asked to do.
 pub mod ce;
+pub mod ldam;
 pub mod reslt;
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,13 @@ pub struct LossConfig {
     /// ResLT: first class index of the medium+tail and of the tail branch (SPEC §4.4).
     /// Default: [2, 4] on CIFAR-10, [35, 70] on CIFAR-100.
     pub branch_starts: Option<[i64; 2]>,
+    /// LDAM: largest margin (given to the rarest class) and logit scale s (SPEC §3.2).
+    pub max_m: f64,
+    pub scale: f64,
+    /// Deferred re-weighting: from this epoch (0-based) on, weight classes by the effective
+    /// number of samples with `drw_beta` (SPEC §3.3). Unset: no re-weighting.
+    pub drw_epoch: Option<usize>,
+    pub drw_beta: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,11 +38,22 @@ pub enum LossKind {
     Ce,
     /// The ResLT loss α·L_ice + (1−α)·L_fce; needs a `bn3` or `grouped` head.
     Reslt,
+    /// LDAM with per-class margins on cosine logits; needs the `cosine` head.
+    Ldam,
 }
 
 impl Default for LossConfig {
     fn default() -> Self {
-        LossConfig { kind: LossKind::Ce, label_smoothing: 0.0, alpha: 0.95, branch_starts: None }
+        LossConfig {
+            kind: LossKind::Ce,
+            label_smoothing: 0.0,
+            alpha: 0.95,
+            branch_starts: None,
+            max_m: 0.5,
+            scale: 30.0,
+            drw_epoch: None,
+            drw_beta: 0.9999,
+        }
     }
 }
 
@@ -54,15 +73,47 @@ impl LossConfig {
             None => default_branch_sets(num_classes),
         }
     }
+}
 
-    /// The training loss of one batch.
-    pub fn batch_loss(&self, out: &ModelOutput, targets: &Tensor, num_classes: usize) -> Tensor {
-        match (self.kind, &out.branches) {
-            (LossKind::Reslt, Some(branches)) => {
-                reslt_loss(branches, targets, self.branch_sets(num_classes), self.alpha, self.label_smoothing)
-            }
+/// A loss ready for training: the config plus what depends on the training set (LDAM margins,
+/// DRW weights), computed once on the training device.
+pub struct Criterion {
+    cfg: LossConfig,
+    num_classes: usize,
+    margins: Tensor,
+    drw_weights: Tensor,
+}
+
+impl Criterion {
+    pub fn new(cfg: &LossConfig, train_counts: &[usize], device: tch::Device) -> Self {
+        let f32s = |v: Vec<f64>| Tensor::from_slice(&v.iter().map(|&x| x as f32).collect::<Vec<_>>()).to_device(device);
+        Criterion {
+            cfg: cfg.clone(),
+            num_classes: train_counts.len(),
+            margins: f32s(ldam::margins(train_counts, cfg.max_m)),
+            drw_weights: f32s(ldam::effective_number_weights(train_counts, cfg.drw_beta)),
+        }
+    }
+
+    /// Class weights in force at `epoch` (None = all ones).
+    pub fn class_weights(&self, epoch: usize) -> Option<&Tensor> {
+        self.cfg.drw_epoch.filter(|&start| epoch >= start).map(|_| &self.drw_weights)
+    }
+
+    /// The training loss of one batch at `epoch`.
+    pub fn batch_loss(&self, out: &ModelOutput, targets: &Tensor, epoch: usize) -> Tensor {
+        let weights = self.class_weights(epoch);
+        match (self.cfg.kind, &out.branches) {
+            (LossKind::Reslt, Some(branches)) => reslt_loss(
+                branches,
+                targets,
+                self.cfg.branch_sets(self.num_classes),
+                self.cfg.alpha,
+                self.cfg.label_smoothing,
+            ),
             (LossKind::Reslt, None) => unreachable!("config validation pairs loss.kind = reslt with a ResLT head"),
-            (LossKind::Ce, _) => ce::cross_entropy(&out.logits, targets, self.label_smoothing, None),
+            (LossKind::Ldam, _) => ldam::ldam_loss(&out.logits, targets, &self.margins, self.cfg.scale, weights),
+            (LossKind::Ce, _) => ce::cross_entropy(&out.logits, targets, self.cfg.label_smoothing, weights),
         }
     }
 }

@@ -30,3 +30,48 @@ pub fn linear(p: nn::Path, c_in: i64, c_out: i64, init: LinearInit) -> nn::Linea
 pub fn global_avg_pool(xs: &Tensor) -> Tensor {
     xs.mean_dim([2i64, 3].as_slice(), false, tch::Kind::Float)
 }
+
+/// The cosine classifier of LDAM ("NormedLinear", SPEC §3.1): z_j = ⟨x/‖x‖, w_j/‖w_j‖⟩, no bias.
+/// Weights start uniform in (−1, 1) with every class column rescaled to unit norm.
+#[derive(Debug)]
+pub struct CosineLinear {
+    pub weight: Tensor,
+}
+
+impl CosineLinear {
+    pub fn new(p: nn::Path, c_in: i64, c_out: i64) -> Self {
+        let weight = p.var("weight", &[c_in, c_out], nn::Init::Uniform { lo: -1.0, up: 1.0 });
+        tch::no_grad(|| {
+            let norms = weight.norm_scalaropt_dim(2.0, [0i64].as_slice(), true);
+            let _ = weight.shallow_clone().g_div_(&norms);
+        });
+        CosineLinear { weight }
+    }
+
+    pub fn forward(&self, xs: &Tensor) -> Tensor {
+        let x = xs / xs.norm_scalaropt_dim(2.0, [1i64].as_slice(), true).clamp_min(1e-12);
+        let w = &self.weight / self.weight.norm_scalaropt_dim(2.0, [0i64].as_slice(), true).clamp_min(1e-12);
+        x.matmul(&w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn cosine_logits_are_cosines() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let head = CosineLinear::new(vs.root() / "fc", 4, 3);
+        let norms = head.weight.norm_scalaropt_dim(2.0, [0i64].as_slice(), false);
+        assert!((norms - 1.0).abs().max().double_value(&[]) < 1e-5, "columns start at unit norm");
+        let x = Tensor::randn([5, 4], (Kind::Float, Device::Cpu)) * 7.0;
+        let z = head.forward(&x);
+        assert_eq!(z.size(), vec![5, 3]);
+        assert!(z.abs().max().double_value(&[]) <= 1.0 + 1e-5);
+        // x parallel to column 0 gives cosine 1 there.
+        let x0 = head.weight.transpose(0, 1).get(0).unsqueeze(0) * 3.0;
+        assert!((head.forward(&x0).double_value(&[0, 0]) - 1.0).abs() < 1e-5);
+    }
+}

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 use tch::Tensor;
 
-use heads::{global_avg_pool, linear, LinearInit};
+use heads::{global_avg_pool, linear, CosineLinear, LinearInit};
 use reslt::ResltHead;
 use resnet::{BackboneSpec, ResNet};
 
@@ -18,6 +18,8 @@ use resnet::{BackboneSpec, ResNet};
 pub enum HeadKind {
     /// GAP → linear (the plain ResNet).
     Linear,
+    /// GAP → cosine classifier (LDAM's NormedLinear, SPEC §3.1): logits are cosines in [−1, 1].
+    Cosine,
     /// ResLT, official CIFAR code: three BatchNorms, shared classifier (SPEC §4.1).
     Bn3,
     /// ResLT, the report's: grouped 1×1 conv, 3 chunks, shared classifier (SPEC §9.2).
@@ -97,6 +99,7 @@ pub struct ModelOutput {
 #[derive(Debug)]
 enum Head {
     Linear(nn::Linear),
+    Cosine(CosineLinear),
     Reslt(Box<ResltHead>),
 }
 
@@ -121,6 +124,7 @@ impl Network {
         let width = spec.widths[2];
         let head = match cfg.head {
             HeadKind::Linear => Head::Linear(linear(p / "linear", width, num_classes, cfg.classifier_init)),
+            HeadKind::Cosine => Head::Cosine(CosineLinear::new(p / "linear", width, num_classes)),
             HeadKind::Bn3 => Head::Reslt(Box::new(ResltHead::bn3(&(p / "reslt"), width, num_classes))),
             HeadKind::Grouped => Head::Reslt(Box::new(
                 ResltHead::grouped(&(p / "reslt"), width, num_classes).map_err(|e| ModelError::GroupedWidth(e.0))?,
@@ -147,6 +151,7 @@ impl Network {
         let stages = self.backbone.forward_stages(xs, train);
         match &self.head {
             Head::Linear(fc) => ModelOutput { logits: fc.forward(&global_avg_pool(&stages[2])), branches: None },
+            Head::Cosine(fc) => ModelOutput { logits: fc.forward(&global_avg_pool(&stages[2])), branches: None },
             Head::Reslt(h) => {
                 let branches = h.forward(&stages[2], train);
                 ModelOutput { logits: branches.sum_dim_intlist(0, false, tch::Kind::Float), branches: Some(branches) }

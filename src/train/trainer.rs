@@ -14,6 +14,7 @@ use crate::data::loader::{batches_per_epoch, EpochLoader};
 use crate::data::subset::long_tailed_indices;
 use crate::eval::evaluate::{predict, TestSet};
 use crate::eval::metrics::{evaluate_predictions, fmt_group, Accuracy, Evaluation};
+use crate::loss::Criterion;
 use crate::model::{channels_last, Network};
 use crate::run::{self, EpochRecord, EpochScore, GroupsInfo, RunDir, RunMeta, Summary, TrainState};
 use crate::train::checkpoint;
@@ -195,6 +196,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
     let rule = cfg.group_rule();
     let groups = rule.assign(&data.train_counts);
     let test = TestSet::new(&data.test, device, cfg.train.channels_last);
+    let criterion = Criterion::new(&cfg.loss, &data.train_counts, device);
     let train_set = Arc::new(data.train);
 
     let mut s = build(cfg, device, num_classes)?;
@@ -257,7 +259,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             let xs = if t.channels_last { channels_last(&xs) } else { xs };
             let ys = Tensor::from_slice(&batch.labels).to_device(device);
             let out = s.net.forward(&xs, true);
-            let loss = cfg.loss.batch_loss(&out, &ys, num_classes);
+            let loss = criterion.batch_loss(&out, &ys, epoch);
             let loss_value = loss.double_value(&[]);
             if !loss_value.is_finite() {
                 bail!(
