@@ -282,23 +282,16 @@ pub fn verify(kind: Cifar, dir: &Path) -> Result<Vec<FileReport>, DataError> {
     Ok(reports)
 }
 
-/// Where to look for a release, in order: the explicit flag, `LONGTAIL_DATA`, then `./data`.
-/// Each base is tried as the release folder itself and as its parent.
+/// Where to look for a release: the explicit flag if given, else `LONGTAIL_DATA` if set, else
+/// `./data`. The first source present is authoritative: a wrong `--data` is an error, never a
+/// silent fall-back to some other copy. The base is tried as the release folder and as its parent.
 pub fn candidate_dirs(kind: Cifar, flag: Option<&Path>) -> Vec<PathBuf> {
-    let mut bases: Vec<PathBuf> = Vec::new();
-    if let Some(f) = flag {
-        bases.push(f.to_path_buf());
-    }
-    if let Some(env) = std::env::var_os("LONGTAIL_DATA") {
-        bases.push(PathBuf::from(env));
-    }
-    bases.push(PathBuf::from("data"));
-    let mut out = Vec::new();
-    for b in bases {
-        out.push(b.clone());
-        out.push(b.join(kind.folder()));
-    }
-    out
+    let base = match (flag, std::env::var_os("LONGTAIL_DATA")) {
+        (Some(f), _) => f.to_path_buf(),
+        (None, Some(env)) => PathBuf::from(env),
+        (None, None) => PathBuf::from("data"),
+    };
+    vec![base.clone(), base.join(kind.folder())]
 }
 
 /// The first candidate directory that holds the release's first training file.
