@@ -132,11 +132,20 @@ pub struct EvalConfig {
     pub batch_size: usize,
     /// Evaluate on the first N test images only (smoke tests; unset for real runs).
     pub max_test_images: Option<usize>,
+    /// Early-exit inference threshold τ_infer (default: the training `loss.exit_threshold`).
+    pub exit_threshold: Option<f64>,
 }
 
 impl Default for EvalConfig {
     fn default() -> Self {
-        EvalConfig { every: 10, dense_from: None, groups: None, batch_size: 500, max_test_images: None }
+        EvalConfig {
+            every: 10,
+            dense_from: None,
+            groups: None,
+            batch_size: 500,
+            max_test_images: None,
+            exit_threshold: None,
+        }
     }
 }
 

@@ -39,6 +39,9 @@ enum Command {
         /// Which weights: last or best.
         #[arg(long, default_value = "last")]
         weights: String,
+        /// Runs with exits: sweep early-exit inference over these thresholds, e.g. 0.5,0.7,0.9.
+        #[arg(long, value_delimiter = ',')]
+        exit_threshold: Vec<f64>,
     },
     /// Copy a finished run's summary to results/<name>.json (the evidence behind a number).
     Publish {
@@ -202,11 +205,37 @@ fn run_train(args: TrainArgs) -> Result<()> {
     }
     let rows: Vec<(&str, &EpochScore)> = rows.iter().map(|(n, s)| (n.as_str(), s)).collect();
     println!("{}", score_table(&rows, &summary.groups));
+    if let Some(e) = &summary.early_exit {
+        println!("Early-exit inference of the last weights:\n{}", early_exit_table(std::slice::from_ref(e)));
+    }
     println!("run directory: {}", run_dir.display());
     Ok(())
 }
 
-fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str) -> Result<()> {
+fn early_exit_table(rows: &[longtail::eval::early_exit::EarlyExit]) -> String {
+    use longtail::eval::metrics::fmt_group;
+    let mut s = String::from("| τ | overall | many | medium | few | leave at exit 1 / 2 / final (%) | mean MMACs | saving |\n|---:|---:|---:|---:|---:|---|---:|---:|\n");
+    for r in rows {
+        let fr: Vec<String> = r.exit_fractions.iter().map(|f| format!("{:.1}", 100.0 * f)).collect();
+        s.push_str(&format!(
+            "| {} | {:.2} | {} | {} | {} | {} | {:.2} | {:.1} % |\n",
+            r.threshold,
+            r.overall,
+            fmt_group(r.many),
+            fmt_group(r.medium),
+            fmt_group(r.few),
+            fr.join(" / "),
+            r.mean_macs / 1e6,
+            100.0 * r.saving
+        ));
+    }
+    if let Some(r) = rows.first() {
+        s.push_str(&format!("\nMACs of the same network without exits: {:.2} M.\n", r.full_macs as f64 / 1e6));
+    }
+    s
+}
+
+fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str, thresholds: &[f64]) -> Result<()> {
     let dir = RunDir::new(run_dir);
     let cfg_path = dir.file(run::CONFIG_FILE);
     let cfg = config::load(&cfg_path, &[])?;
@@ -248,6 +277,31 @@ fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str) -> Result<()> 
     let rows: Vec<(&str, &EpochScore)> = rows.iter().map(|(n, s)| (n.as_str(), s)).collect();
     println!("{}", score_table(&rows, &info));
     println!("per class: {}", ev.accuracy.per_class.iter().map(|a| format!("{a:.1}")).collect::<Vec<_>>().join(" "));
+    if net.has_exits() {
+        let scores = longtail::eval::early_exit::exit_scores(&net, &test, cfg.eval.batch_size, cfg.loss.scale);
+        let costs = net.cost_model();
+        let taus: Vec<f64> = if thresholds.is_empty() {
+            vec![cfg.eval.exit_threshold.unwrap_or(cfg.loss.exit_threshold)]
+        } else {
+            thresholds.to_vec()
+        };
+        let rows: Vec<_> = taus
+            .iter()
+            .map(|&t| {
+                longtail::eval::early_exit::early_exit_at(
+                    &scores,
+                    &test.labels,
+                    &groups,
+                    data.train.num_classes,
+                    &costs,
+                    t,
+                )
+            })
+            .collect();
+        println!("\nEarly-exit inference ({weights} weights):\n{}", early_exit_table(&rows));
+    } else if !thresholds.is_empty() {
+        bail!("--exit-threshold: this run's model has no early exits");
+    }
     Ok(())
 }
 
@@ -324,7 +378,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => run_train(args),
-        Command::Eval { run_dir, data, weights } => run_eval(&run_dir, data, &weights),
+        Command::Eval { run_dir, data, weights, exit_threshold } => run_eval(&run_dir, data, &weights, &exit_threshold),
         Command::Publish { run_dir, name, results, force } => run_publish(&run_dir, name, &results, force),
         Command::Report { run_dirs } => run_dirs.iter().try_for_each(|d| {
             let md = longtail::report::run_report::write(d)?;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::eval::early_exit::EarlyExit;
 use crate::eval::metrics::{Accuracy, GroupAcc};
 
 pub const CONFIG_FILE: &str = "config.toml";
@@ -128,6 +129,13 @@ pub struct Summary {
     /// ResLT: each branch alone at the last epoch (head, medium, tail).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_branches: Option<Vec<Accuracy>>,
+    /// Runs with exits: early-exit inference of the last weights at the configured τ
+    /// (`best`/`last` above are full-depth numbers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_exit: Option<EarlyExit>,
+    /// Runs with exits: the same at several τ (accuracy versus MACs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub early_exit_sweep: Vec<EarlyExit>,
     pub wall_seconds: f64,
     pub device: String,
     pub machine: String,

@@ -68,6 +68,12 @@ fn every_config_trains_one_short_epoch() {
                 use longtail::model::HeadKind;
                 let reslt = matches!(cfg.model.head, HeadKind::Bn3 | HeadKind::Grouped);
                 assert_eq!(s.last_branches.is_some(), reslt, "{}: branch accuracies", path.display());
+                assert_eq!(s.early_exit.is_some(), cfg.model.exits.is_some(), "{}: early exit", path.display());
+                if let Some(e) = &s.early_exit {
+                    assert_eq!(e.exit_fractions.len(), 3);
+                    assert!((e.exit_fractions.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+                    assert_eq!(s.early_exit_sweep.len(), 8);
+                }
             }
             Outcome::Paused { .. } => panic!("did not finish"),
         }

@@ -51,6 +51,8 @@ fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary 
         last_per_class: per_class.clone(),
         last_confusion: confusion,
         last_branches: branches.then(|| vec![last_acc.clone(), acc(50.0, per_class.clone()), acc(40.0, per_class)]),
+        early_exit: None,
+        early_exit_sweep: Vec::new(),
         wall_seconds: 3725.0,
         device: "Cpu".into(),
         machine: "test machine".into(),

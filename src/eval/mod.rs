@@ -1,3 +1,4 @@
 //! What the model learned.
+pub mod early_exit;
 pub mod evaluate;
 pub mod metrics;

@@ -2,12 +2,14 @@
 pub mod ce;
 pub mod ldam;
 pub mod reslt;
+pub mod routing;
 
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use crate::model::ModelOutput;
+use crate::model::{ModelOutput, Network};
 use reslt::{reslt_loss, BranchSets};
+use routing::{combine, exit_indices, LossMode};
 
 /// `[loss]` section of a config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +31,13 @@ pub struct LossConfig {
     /// number of samples with `drw_beta` (SPEC §3.3). Unset: no re-weighting.
     pub drw_epoch: Option<usize>,
     pub drw_beta: f64,
+    /// Early exits: the base loss of the exits before the final head (default: `kind`, or
+    /// `ce` when `kind` is `reslt` and the exits are not ResLT exits).
+    pub exit_loss: Option<LossKind>,
+    /// Early exits: confidence τ of the training exit decision (SPEC §5.2, §9.4).
+    pub exit_threshold: f64,
+    /// Early exits: `accumulate` (ELF) or `route`.
+    pub exit_mode: LossMode,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +62,9 @@ impl Default for LossConfig {
             scale: 30.0,
             drw_epoch: None,
             drw_beta: 0.9999,
+            exit_loss: None,
+            exit_threshold: 0.9,
+            exit_mode: LossMode::Accumulate,
         }
     }
 }
@@ -100,20 +112,58 @@ impl Criterion {
         self.cfg.drw_epoch.filter(|&start| epoch >= start).map(|_| &self.drw_weights)
     }
 
-    /// The training loss of one batch at `epoch`.
-    pub fn batch_loss(&self, out: &ModelOutput, targets: &Tensor, epoch: usize) -> Tensor {
+    /// One loss kind on one head's outputs (`branches` for ResLT heads).
+    fn head_loss(
+        &self,
+        kind: LossKind,
+        logits: &Tensor,
+        branches: Option<&Tensor>,
+        targets: &Tensor,
+        epoch: usize,
+    ) -> Tensor {
         let weights = self.class_weights(epoch);
-        match (self.cfg.kind, &out.branches) {
-            (LossKind::Reslt, Some(branches)) => reslt_loss(
-                branches,
-                targets,
-                self.cfg.branch_sets(self.num_classes),
-                self.cfg.alpha,
-                self.cfg.label_smoothing,
-            ),
-            (LossKind::Reslt, None) => unreachable!("config validation pairs loss.kind = reslt with a ResLT head"),
-            (LossKind::Ldam, _) => ldam::ldam_loss(&out.logits, targets, &self.margins, self.cfg.scale, weights),
-            (LossKind::Ce, _) => ce::cross_entropy(&out.logits, targets, self.cfg.label_smoothing, weights),
+        match (kind, branches) {
+            (LossKind::Reslt, Some(b)) => {
+                reslt_loss(b, targets, self.cfg.branch_sets(self.num_classes), self.cfg.alpha, self.cfg.label_smoothing)
+            }
+            // A ResLT loss on a head without branches falls back to CE on its logits (config
+            // validation prevents this for the final head).
+            (LossKind::Reslt, None) | (LossKind::Ce, _) => {
+                ce::cross_entropy(logits, targets, self.cfg.label_smoothing, weights)
+            }
+            (LossKind::Ldam, _) => ldam::ldam_loss(logits, targets, &self.margins, self.cfg.scale, weights),
         }
+    }
+
+    /// The base loss of the early exits.
+    pub fn exit_loss_kind(&self) -> LossKind {
+        self.cfg.exit_loss.unwrap_or(match self.cfg.kind {
+            LossKind::Reslt => LossKind::Ce,
+            k => k,
+        })
+    }
+
+    /// The training loss of one batch at `epoch`. With early exits the samples are spread over
+    /// the exits by the detached exit decision (SPEC §9.4) and each exit applies its own loss
+    /// to its own samples.
+    pub fn batch_loss(&self, net: &Network, out: &ModelOutput, targets: &Tensor, epoch: usize) -> Tensor {
+        if out.exits.is_empty() {
+            return self.head_loss(self.cfg.kind, &out.logits, out.branches.as_ref(), targets, epoch);
+        }
+        let preds = net.prediction_logits(out, self.cfg.scale);
+        let exit = exit_indices(&preds, targets, self.cfg.exit_threshold);
+        let k_final = out.exits.len();
+        combine(&exit, k_final + 1, self.cfg.exit_mode, |k, idx| {
+            let y = targets.index_select(0, idx);
+            let (logits, branches, kind) = if k == k_final {
+                (&out.logits, out.branches.as_ref(), self.cfg.kind)
+            } else {
+                let e = &out.exits[k];
+                let kind = if e.branches.is_some() { LossKind::Reslt } else { self.exit_loss_kind() };
+                (&e.logits, e.branches.as_ref(), kind)
+            };
+            let sub_branches = branches.map(|b| b.index_select(1, idx));
+            self.head_loss(kind, &logits.index_select(0, idx), sub_branches.as_ref(), &y, epoch)
+        })
     }
 }

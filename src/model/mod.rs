@@ -1,4 +1,5 @@
 //! What the network is: backbone, heads and their configuration.
+pub mod exits;
 pub mod heads;
 pub mod macs;
 pub mod reslt;
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 use tch::Tensor;
 
+use exits::{ExitHead, ExitsConfig};
 use heads::{global_avg_pool, linear, CosineLinear, LinearInit};
 use reslt::ResltHead;
 use resnet::{BackboneSpec, ResNet};
@@ -38,6 +40,8 @@ pub struct ModelConfig {
     pub head: HeadKind,
     /// Initialisation of the `linear` head's weights (ResLT heads always use PyTorch's default).
     pub classifier_init: LinearInit,
+    /// Early exits after stages 1 and 2 (ELF and the report's hybrids); none when absent.
+    pub exits: Option<ExitsConfig>,
 }
 
 impl Default for ModelConfig {
@@ -47,6 +51,7 @@ impl Default for ModelConfig {
             widths: [16, 32, 64],
             head: HeadKind::Linear,
             classifier_init: LinearInit::Kaiming,
+            exits: None,
         }
     }
 }
@@ -61,6 +66,8 @@ pub enum ModelError {
         "model.head = \"grouped\" needs the last stage width divisible by 3, got {0}; use widths like [16, 32, 48]"
     )]
     GroupedWidth(i64),
+    #[error("{0}")]
+    Exit(String),
 }
 
 impl ModelConfig {
@@ -94,6 +101,25 @@ pub struct ModelOutput {
     pub logits: Tensor,
     /// ResLT branch logits `[3, B, C]` (head, medium, tail), when the head has branches.
     pub branches: Option<Tensor>,
+    /// Early exits in order (after stage 1, after stage 2); empty without exits.
+    pub exits: Vec<ExitOutput>,
+}
+
+/// What one early exit produced.
+pub struct ExitOutput {
+    /// Logits `[B, C]`: fused for a ResLT exit, cosines for a cosine classifier.
+    pub logits: Tensor,
+    pub branches: Option<Tensor>,
+}
+
+/// Inference cost of the network in multiply–accumulates per image (SPEC §5.4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostModel {
+    /// Cost of an image that leaves at exit k (last = the final classifier): the backbone up to
+    /// the exit plus every exit head evaluated on the way.
+    pub exit_costs: Vec<u64>,
+    /// The same network without early exits (the saving is measured against this).
+    pub plain: u64,
 }
 
 #[derive(Debug)]
@@ -113,6 +139,7 @@ pub fn channels_last(xs: &Tensor) -> Tensor {
 pub struct Network {
     pub backbone: ResNet,
     head: Head,
+    exits: Vec<ExitHead>,
     pub num_classes: i64,
 }
 
@@ -130,7 +157,15 @@ impl Network {
                 ResltHead::grouped(&(p / "reslt"), width, num_classes).map_err(|e| ModelError::GroupedWidth(e.0))?,
             )),
         };
-        Ok(Network { backbone, head, num_classes })
+        let mut exits = Vec::new();
+        if let Some(ecfg) = &cfg.exits {
+            for (k, side) in [(0usize, 32i64), (1, 16)] {
+                let e = ExitHead::new(&(p / format!("exit{}", k + 1)), ecfg, spec.widths[k], side, num_classes)
+                    .map_err(ModelError::Exit)?;
+                exits.push(e);
+            }
+        }
+        Ok(Network { backbone, head, exits, num_classes })
     }
 
     /// Store every 4-d weight in channels-last (NHWC) strides. libtorch's oneDNN convolutions
@@ -149,14 +184,63 @@ impl Network {
 
     pub fn forward(&self, xs: &Tensor, train: bool) -> ModelOutput {
         let stages = self.backbone.forward_stages(xs, train);
-        match &self.head {
-            Head::Linear(fc) => ModelOutput { logits: fc.forward(&global_avg_pool(&stages[2])), branches: None },
-            Head::Cosine(fc) => ModelOutput { logits: fc.forward(&global_avg_pool(&stages[2])), branches: None },
+        let exits = self
+            .exits
+            .iter()
+            .zip(&stages)
+            .map(|(e, h)| {
+                let (logits, branches) = e.forward(h, train);
+                ExitOutput { logits, branches }
+            })
+            .collect();
+        let (logits, branches) = match &self.head {
+            Head::Linear(fc) => (fc.forward(&global_avg_pool(&stages[2])), None),
+            Head::Cosine(fc) => (fc.forward(&global_avg_pool(&stages[2])), None),
             Head::Reslt(h) => {
-                let branches = h.forward(&stages[2], train);
-                ModelOutput { logits: branches.sum_dim_intlist(0, false, tch::Kind::Float), branches: Some(branches) }
+                let b = h.forward(&stages[2], train);
+                (b.sum_dim_intlist(0, false, tch::Kind::Float), Some(b))
             }
+        };
+        ModelOutput { logits, branches, exits }
+    }
+
+    pub fn has_exits(&self) -> bool {
+        !self.exits.is_empty()
+    }
+
+    /// The logits each exit (and finally the last head) predicts with, on the softmax scale used
+    /// for confidence: cosine classifiers are multiplied by `scale` (raw cosines in [−1, 1]
+    /// never reach a high softmax confidence), other heads are used as they are (SPEC §9.4).
+    pub fn prediction_logits(&self, out: &ModelOutput, scale: f64) -> Vec<Tensor> {
+        let mut v: Vec<Tensor> = self
+            .exits
+            .iter()
+            .zip(&out.exits)
+            .map(|(e, o)| if e.is_cosine() { &o.logits * scale } else { o.logits.shallow_clone() })
+            .collect();
+        v.push(match self.head {
+            Head::Cosine(_) => &out.logits * scale,
+            _ => out.logits.shallow_clone(),
+        });
+        v
+    }
+
+    /// MACs per image for every way out of the network (SPEC §2.2, §5.4).
+    pub fn cost_model(&self) -> CostModel {
+        let cum = macs::backbone_macs(&self.backbone.spec);
+        let w = self.backbone.spec.widths[2];
+        let final_head = match &self.head {
+            Head::Linear(_) | Head::Cosine(_) => (w * self.num_classes) as u64,
+            Head::Reslt(h) => h.macs(8, self.num_classes),
+        };
+        let mut exit_costs = Vec::new();
+        let mut heads = 0;
+        for (k, e) in self.exits.iter().enumerate() {
+            heads += e.macs;
+            exit_costs.push(cum[k + 1] + heads);
         }
+        exit_costs.push(cum[3] + final_head + heads);
+        CostModel { exit_costs, plain: cum[3] + final_head }
     }
 }
 
@@ -216,6 +300,26 @@ mod tests {
         assert!((std / want - 1.0).abs() < 0.05, "std {std} vs {want}");
         let b = &vars["linear.bias"];
         assert!(b.abs().max().double_value(&[]) <= 0.125 + 1e-7);
+    }
+
+    #[test]
+    fn cost_model_counts_exit_heads() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let plain = Network::new(&vs.root(), &ModelConfig::default(), 10).unwrap().cost_model();
+        assert_eq!(plain.exit_costs.len(), 1);
+        assert_eq!(plain.exit_costs[0], plain.plain);
+        assert_eq!((plain.plain as f64 / 1e4).round() / 100.0, 68.86);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let cfg = ModelConfig { head: HeadKind::Cosine, exits: Some(ExitsConfig::default()), ..Default::default() };
+        let net = Network::new(&vs.root(), &cfg, 10).unwrap();
+        let c = net.cost_model();
+        let (h1, h2) = (1_179_648 + 320, 1_179_648 + 640);
+        let cum = macs::backbone_macs(&net.backbone.spec);
+        assert_eq!(c.exit_costs, vec![cum[1] + h1, cum[2] + h1 + h2, plain.plain + h1 + h2]);
+        assert_eq!(c.plain, plain.plain);
+        let out = net.forward(&Tensor::zeros([2, 3, 32, 32], (Kind::Float, Device::Cpu)), true);
+        assert_eq!(out.exits.len(), 2);
+        assert_eq!(net.prediction_logits(&out, 30.0).len(), 3);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::data::cifar::{self, ImageSet};
 use crate::data::loader::{batches_per_epoch, EpochLoader};
 use crate::data::subset::long_tailed_indices;
+use crate::eval::early_exit::{early_exit_at, exit_scores, SWEEP};
 use crate::eval::evaluate::{predict, TestSet};
 use crate::eval::metrics::{evaluate_predictions, fmt_group, Accuracy, Evaluation};
 use crate::loss::Criterion;
@@ -249,7 +250,13 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             0,
         );
         let pb = progress_bar(steps, opts.plain);
-        pb.set_prefix(format!("epoch {}/{}", epoch + 1, t.epochs));
+        let run_eta = if epoch_seconds.is_empty() {
+            "…".to_string()
+        } else {
+            let mean = epoch_seconds.iter().sum::<f64>() / epoch_seconds.len() as f64;
+            format_duration(mean * (t.epochs - epoch) as f64)
+        };
+        pb.set_prefix(format!("epoch {}/{} (run ETA {run_eta})", epoch + 1, t.epochs));
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0i64, 0usize);
         let mut step = 0;
         for batch in loader.by_ref() {
@@ -259,7 +266,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             let xs = if t.channels_last { channels_last(&xs) } else { xs };
             let ys = Tensor::from_slice(&batch.labels).to_device(device);
             let out = s.net.forward(&xs, true);
-            let loss = criterion.batch_loss(&out, &ys, epoch);
+            let loss = criterion.batch_loss(&s.net, &out, &ys, epoch);
             let loss_value = loss.double_value(&[]);
             if !loss_value.is_finite() {
                 bail!(
@@ -376,6 +383,15 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             evaluate_predictions(&preds.fused, &test.labels, num_classes, &groups)
         }
     };
+    let (early_exit, early_exit_sweep) = if s.net.has_exits() {
+        let scores = exit_scores(&s.net, &test, cfg.eval.batch_size, cfg.loss.scale);
+        let costs = s.net.cost_model();
+        let at = |tau| early_exit_at(&scores, &test.labels, &groups, num_classes, &costs, tau);
+        let tau = cfg.eval.exit_threshold.unwrap_or(cfg.loss.exit_threshold);
+        (Some(at(tau)), SWEEP.iter().map(|&t| at(t)).collect())
+    } else {
+        (None, Vec::new())
+    };
     let last = last.unwrap_or_else(|| EpochScore::new(epochs_done, &ev.accuracy));
     let best = best.unwrap_or_else(|| last.clone());
     let summary = Summary {
@@ -394,6 +410,8 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         last_per_class: ev.accuracy.per_class.clone(),
         last_confusion: ev.confusion.clone(),
         last_branches,
+        early_exit,
+        early_exit_sweep,
         wall_seconds: wall,
         device: meta.device,
         machine: meta.machine,

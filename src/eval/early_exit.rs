@@ -1,0 +1,145 @@
+//! Early-exit inference (SPEC §5.4, §9.5): run the stages in order; after exit k, if the
+//! exit's max softmax ≥ τ, answer its arg-max and stop; otherwise go on to the final head.
+//! Accuracy, the fraction of images leaving at each exit (overall and per group), and the mean
+//! MACs per image against the same network without exits.
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind};
+
+use super::evaluate::TestSet;
+use super::metrics::{evaluate_predictions, GroupAcc};
+use crate::model::{CostModel, Network};
+
+/// Confidence and prediction of every exit for every test image (computed once, then any number
+/// of thresholds are cheap).
+pub struct ExitScores {
+    pub confidence: Vec<Vec<f32>>,
+    pub prediction: Vec<Vec<i64>>,
+}
+
+pub fn exit_scores(net: &Network, test: &TestSet, batch_size: usize, scale: f64) -> ExitScores {
+    let _guard = tch::no_grad_guard();
+    let mut confidence: Vec<Vec<f32>> = Vec::new();
+    let mut prediction: Vec<Vec<i64>> = Vec::new();
+    let n = test.len() as i64;
+    let mut start = 0;
+    while start < n {
+        let len = (batch_size as i64).min(n - start);
+        let out = net.forward(&test.images.narrow(0, start, len), false);
+        let preds = net.prediction_logits(&out, scale);
+        if confidence.is_empty() {
+            confidence = vec![Vec::new(); preds.len()];
+            prediction = vec![Vec::new(); preds.len()];
+        }
+        for (k, z) in preds.iter().enumerate() {
+            let (conf, arg) = z.softmax(-1, Kind::Float).max_dim(-1, false);
+            confidence[k].extend(Vec::<f32>::try_from(&conf.to_device(Device::Cpu)).expect("f32"));
+            prediction[k].extend(Vec::<i64>::try_from(&arg.to_device(Device::Cpu).to_kind(Kind::Int64)).expect("i64"));
+        }
+        start += len;
+    }
+    ExitScores { confidence, prediction }
+}
+
+/// The result of early-exit inference at one threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EarlyExit {
+    pub threshold: f64,
+    pub overall: f64,
+    pub many: GroupAcc,
+    pub medium: GroupAcc,
+    pub few: GroupAcc,
+    /// Mean multiply–accumulates per image, exit heads included.
+    pub mean_macs: f64,
+    /// MACs of the same network without exits.
+    pub full_macs: u64,
+    /// 1 − mean_macs / full_macs.
+    pub saving: f64,
+    /// Fraction of test images leaving at each exit (last = final head).
+    pub exit_fractions: Vec<f64>,
+    /// The same per group: [many, medium, few][exit].
+    pub exit_fractions_by_group: Vec<Vec<f64>>,
+}
+
+/// Index of the exit each image leaves at for threshold `tau`.
+pub fn exit_taken(scores: &ExitScores, tau: f64) -> Vec<usize> {
+    let k_last = scores.confidence.len() - 1;
+    (0..scores.confidence[0].len())
+        .map(|i| (0..k_last).find(|&k| scores.confidence[k][i] as f64 >= tau).unwrap_or(k_last))
+        .collect()
+}
+
+pub fn early_exit_at(
+    scores: &ExitScores,
+    labels: &[i64],
+    groups: &[usize],
+    num_classes: usize,
+    costs: &CostModel,
+    tau: f64,
+) -> EarlyExit {
+    let taken = exit_taken(scores, tau);
+    let k = scores.confidence.len();
+    let preds: Vec<i64> = taken.iter().enumerate().map(|(i, &e)| scores.prediction[e][i]).collect();
+    let acc = evaluate_predictions(&preds, labels, num_classes, groups).accuracy;
+    let n = taken.len().max(1) as f64;
+    let mut fractions = vec![0.0; k];
+    let mut by_group = vec![vec![0.0; k]; 3];
+    let mut group_sizes = [0usize; 3];
+    let mut macs = 0.0;
+    for (i, &e) in taken.iter().enumerate() {
+        fractions[e] += 1.0 / n;
+        let g = groups[labels[i] as usize];
+        by_group[g][e] += 1.0;
+        group_sizes[g] += 1;
+        macs += costs.exit_costs[e] as f64;
+    }
+    for (g, row) in by_group.iter_mut().enumerate() {
+        row.iter_mut().for_each(|v| *v /= group_sizes[g].max(1) as f64);
+    }
+    let mean_macs = macs / n;
+    EarlyExit {
+        threshold: tau,
+        overall: acc.overall,
+        many: acc.many,
+        medium: acc.medium,
+        few: acc.few,
+        mean_macs,
+        full_macs: costs.plain,
+        saving: 1.0 - mean_macs / costs.plain as f64,
+        exit_fractions: fractions,
+        exit_fractions_by_group: by_group,
+    }
+}
+
+/// Thresholds swept for every run with exits (the accuracy-vs-MACs curve).
+pub const SWEEP: [f64; 8] = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exits_accuracy_and_macs_by_hand() {
+        // 4 images, 2 classes, 3 exits. Costs 10 / 20 / 40 MACs; the plain network costs 35.
+        let scores = ExitScores {
+            confidence: vec![vec![0.95, 0.6, 0.5, 0.99], vec![0.5, 0.92, 0.5, 0.5], vec![0.7, 0.7, 0.7, 0.7]],
+            prediction: vec![vec![0, 0, 0, 0], vec![1, 1, 1, 1], vec![1, 0, 1, 1]],
+        };
+        let labels = [0i64, 1, 1, 1];
+        let groups = [0usize, 2];
+        let costs = CostModel { exit_costs: vec![10, 20, 40], plain: 35 };
+        let r = early_exit_at(&scores, &labels, &groups, 2, &costs, 0.9);
+        // exits taken: 0, 1, 2, 0 → predictions 0 (ok), 1 (ok), 1 (ok), 0 (wrong)
+        assert_eq!(exit_taken(&scores, 0.9), vec![0, 1, 2, 0]);
+        assert!((r.overall - 75.0).abs() < 1e-9);
+        assert_eq!(r.exit_fractions, vec![0.5, 0.25, 0.25]);
+        assert!((r.mean_macs - 20.0).abs() < 1e-9);
+        assert!((r.saving - (1.0 - 20.0 / 35.0)).abs() < 1e-12);
+        assert_eq!(r.exit_fractions_by_group[0], vec![1.0, 0.0, 0.0]);
+        let third = 1.0 / 3.0;
+        assert_eq!(r.exit_fractions_by_group[2], vec![third, third, third]);
+        // τ above every confidence: everything runs to the end.
+        let r = early_exit_at(&scores, &labels, &groups, 2, &costs, 0.999);
+        assert_eq!(r.exit_fractions, vec![0.0, 0.0, 1.0]);
+        assert!((r.mean_macs - 40.0).abs() < 1e-9 && r.saving < 0.0, "exit heads cost extra");
+    }
+}

@@ -1,0 +1,140 @@
+//! Where each sample's loss goes when the network has early exits (SPEC §5.2 and §9.4): the one
+//! home of the exit decision and of the accumulate / route combination.
+//!
+//! - Exit index e_i (detached): the first exit k whose prediction is correct AND confident
+//!   (max softmax of its prediction logits ≥ τ); the last exit when none qualifies.
+//! - `accumulate` (ELF): sample i contributes at every exit k ≤ e_i; `route`: at e_i only.
+//! - Batch loss L = Σ_k (|S_k| / B) · ℓ_k(S_k), with ℓ_k the exit's own batch loss on its sample
+//!   set S_k. An exit with an empty S_k contributes exactly 0 (it is skipped, never 0/0).
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossMode {
+    Accumulate,
+    Route,
+}
+
+/// Exit index of every sample, `[B]` int64 in 0..K, from each exit's prediction logits
+/// (`[B, C]`, last one = final exit). No gradient flows through the decision.
+pub fn exit_indices(prediction_logits: &[Tensor], targets: &Tensor, threshold: f64) -> Tensor {
+    tch::no_grad(|| {
+        let k_last = prediction_logits.len() as i64 - 1;
+        let mut exit = targets.full_like(k_last);
+        let mut decided = targets.zeros_like().to_kind(Kind::Bool);
+        for (k, z) in prediction_logits.iter().enumerate().take(k_last as usize) {
+            let (conf, arg) = z.softmax(-1, Kind::Float).max_dim(-1, false);
+            let ok = arg.eq_tensor(targets).logical_and(&conf.ge(threshold)).logical_and(&decided.logical_not());
+            exit = exit.where_self(&ok.logical_not(), &exit.full_like(k as i64));
+            decided = decided.logical_or(&ok);
+        }
+        exit
+    })
+}
+
+/// Indices of the samples that contribute at exit `k`.
+pub fn samples_at(exit: &Tensor, k: i64, mode: LossMode) -> Tensor {
+    let mask = match mode {
+        LossMode::Accumulate => exit.ge(k),
+        LossMode::Route => exit.eq(k),
+    };
+    mask.nonzero().squeeze_dim(1)
+}
+
+/// Σ_k (|S_k| / B) · loss_k(S_k). `loss_k(k, idx)` computes exit k's batch loss on the samples
+/// `idx`; it is not called for an empty set.
+pub fn combine(
+    exit: &Tensor,
+    num_exits: usize,
+    mode: LossMode,
+    mut loss_k: impl FnMut(usize, &Tensor) -> Tensor,
+) -> Tensor {
+    let batch = exit.size()[0] as f64;
+    let mut total: Option<Tensor> = None;
+    for k in 0..num_exits {
+        let idx = samples_at(exit, k as i64, mode);
+        let n = idx.size()[0];
+        if n == 0 {
+            continue;
+        }
+        let term = loss_k(k, &idx) * (n as f64 / batch);
+        total = Some(match total {
+            Some(t) => t + term,
+            None => term,
+        });
+    }
+    total.unwrap_or_else(|| Tensor::zeros([], (Kind::Float, exit.device())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loss::ce::cross_entropy;
+
+    fn v(t: &Tensor) -> Vec<i64> {
+        Vec::try_from(t).unwrap()
+    }
+
+    /// Three samples, two classes, three exits. Logits chosen so softmax is easy:
+    /// [ln 9, 0] → p = (0.9, 0.1); [0, 0] → (0.5, 0.5); [0, ln 3] → (0.25, 0.75).
+    fn batch() -> (Vec<Tensor>, Tensor) {
+        let l9 = 9f32.ln();
+        let l3 = 3f32.ln();
+        let e1 = Tensor::from_slice(&[l9, 0.0, 0.0, 0.0, 0.0, l3]).view([3, 2]);
+        let e2 = Tensor::from_slice(&[0.0, 0.0, 0.0, l3, l9, 0.0]).view([3, 2]);
+        let e3 = Tensor::from_slice(&[0.0, l3, 0.0, l3, 0.0, l3]).view([3, 2]);
+        (vec![e1, e2, e3], Tensor::from_slice(&[0i64, 1, 0]))
+    }
+
+    #[test]
+    fn exit_index_is_first_correct_and_confident_exit() {
+        let (z, y) = batch();
+        // τ = 0.7: s0 exits at E1 (0.9, correct). s1: E1 (0.5) no, E2 (0.75, correct) yes → 1.
+        // s2: E1 predicts 1 (wrong), E2 predicts 0 with 0.9 → 1.
+        assert_eq!(v(&exit_indices(&z, &y, 0.7)), vec![0, 1, 1]);
+        // τ = 0.8: s1 never confident enough → last exit (2).
+        assert_eq!(v(&exit_indices(&z, &y, 0.8)), vec![0, 2, 1]);
+        // τ = 0.95: nobody qualifies.
+        assert_eq!(v(&exit_indices(&z, &y, 0.95)), vec![2, 2, 2]);
+    }
+
+    fn ce_rows(z: &Tensor, y: &Tensor, idx: &Tensor) -> Tensor {
+        cross_entropy(&z.index_select(0, idx), &y.index_select(0, idx), 0.0, None)
+    }
+
+    #[test]
+    fn accumulated_and_routed_losses_by_hand() {
+        let (z, y) = batch();
+        let exit = Tensor::from_slice(&[0i64, 2, 1]);
+        let l = |k: usize, i: usize| -> f64 {
+            let p = z[k].softmax(-1, Kind::Float).double_value(&[i as i64, v(&y)[i]]);
+            -p.ln()
+        };
+        // accumulate: S_1 = {0,1,2}, S_2 = {1,2}, S_3 = {1}
+        // L = (3/3)·mean(l10,l11,l12) + (2/3)·mean(l21,l22) + (1/3)·l31 = Σ over pairs / 3
+        let want_acc = (l(0, 0) + l(0, 1) + l(0, 2) + l(1, 1) + l(1, 2) + l(2, 1)) / 3.0;
+        let got = combine(&exit, 3, LossMode::Accumulate, |k, idx| ce_rows(&z[k], &y, idx)).double_value(&[]);
+        assert!((got - want_acc).abs() < 1e-5, "{got} vs {want_acc}");
+        // route: S_1 = {0}, S_2 = {2}, S_3 = {1}: L = (l10 + l22 + l31) / 3
+        let want_route = (l(0, 0) + l(1, 2) + l(2, 1)) / 3.0;
+        let got = combine(&exit, 3, LossMode::Route, |k, idx| ce_rows(&z[k], &y, idx)).double_value(&[]);
+        assert!((got - want_route).abs() < 1e-5, "{got} vs {want_route}");
+    }
+
+    #[test]
+    fn every_sample_at_exit_one_leaves_later_exits_empty() {
+        let (z, y) = batch();
+        let exit = Tensor::from_slice(&[0i64, 0, 0]);
+        let mut called = Vec::new();
+        let got = combine(&exit, 3, LossMode::Route, |k, idx| {
+            called.push(k);
+            ce_rows(&z[k], &y, idx)
+        });
+        assert_eq!(called, vec![0], "empty exits are never evaluated");
+        let want = ce_rows(&z[0], &y, &Tensor::from_slice(&[0i64, 1, 2])).double_value(&[]);
+        assert!((got.double_value(&[]) - want).abs() < 1e-6 && got.double_value(&[]).is_finite());
+        let got = combine(&exit, 3, LossMode::Accumulate, |k, idx| ce_rows(&z[k], &y, idx));
+        assert!((got.double_value(&[]) - want).abs() < 1e-6, "accumulate = route when all exit at 1");
+    }
+}
