@@ -2,6 +2,7 @@
 //! expected sizes and the tables carry the numbers of the run's own summary.
 use std::path::Path;
 
+use longtail::eval::early_exit::EarlyExit;
 use longtail::eval::metrics::Accuracy;
 use longtail::report::{compare, run_report};
 use longtail::run::{self, EpochRecord, EpochScore, GroupsInfo, RunDir, Summary};
@@ -9,6 +10,21 @@ use longtail::run::{self, EpochRecord, EpochScore, GroupsInfo, RunDir, Summary};
 fn acc(overall: f64, per_class: Vec<f64>) -> Accuracy {
     let mean = |r: std::ops::Range<usize>| Some(per_class[r.clone()].iter().sum::<f64>() / r.len() as f64);
     Accuracy { overall, many: mean(0..3), medium: mean(3..6), few: mean(6..10), per_class: per_class.clone() }
+}
+
+fn exit_at(threshold: f64, mean_macs: f64, overall: f64) -> EarlyExit {
+    EarlyExit {
+        threshold,
+        overall,
+        many: Some(overall + 10.0),
+        medium: Some(overall),
+        few: Some(overall - 10.0),
+        mean_macs,
+        full_macs: 68_862_528,
+        saving: 1.0 - mean_macs / 68_862_528.0,
+        exit_fractions: vec![0.5, 0.3, 0.2],
+        exit_fractions_by_group: vec![vec![0.7, 0.2, 0.1], vec![0.4, 0.4, 0.2], vec![0.1, 0.3, 0.6]],
+    }
 }
 
 fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary {
@@ -51,8 +67,12 @@ fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary 
         last_per_class: per_class.clone(),
         last_confusion: confusion,
         last_branches: branches.then(|| vec![last_acc.clone(), acc(50.0, per_class.clone()), acc(40.0, per_class)]),
-        early_exit: None,
-        early_exit_sweep: Vec::new(),
+        early_exit: branches.then(|| exit_at(0.9, 30.0e6, 70.0)),
+        early_exit_sweep: if branches {
+            vec![exit_at(0.5, 28.0e6, 66.0), exit_at(0.7, 35.0e6, 69.0), exit_at(0.9, 45.0e6, 71.0)]
+        } else {
+            Vec::new()
+        },
         wall_seconds: 3725.0,
         device: "Cpu".into(),
         machine: "test machine".into(),
@@ -87,7 +107,11 @@ fn report_renders_every_plot_and_the_summary_numbers() {
     assert!(md.contains(&format!("{:.1}", s.last_per_class[9])));
     assert!(md.contains("abc123") && md.contains("1h 02m 05s"));
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
-    assert_eq!(html.matches("data:image/png;base64,").count(), 4, "every plot is embedded");
+    assert_eq!(png_size(&dir.path().join(run_report::EXITS_PNG)).1, 520);
+    assert_eq!(png_size(&dir.path().join(run_report::EXIT_SWEEP_PNG)), (900, 560));
+    assert!(md.contains("| 0.9 | 70.00 |"), "early-exit row from the summary");
+    assert!(md.contains("56.4 %"), "MACs saving of τ=0.9 (1 − 30/68.86)");
+    assert_eq!(html.matches("data:image/png;base64,").count(), 6, "every plot is embedded");
     assert!(html.contains(&format!("{:.2}", s.best.overall)));
 }
 

@@ -341,17 +341,93 @@ pub fn confusion(matrix: &[Vec<u32>], names: &[String], title: &str, path: &Path
 /// Grouped bars: for each of overall / Many / Medium / Few, one bar per named series
 /// (ResLT branches alone and fused, or several runs side by side).
 pub fn grouped_bars(series: &[(String, Accuracy)], title: &str, path: &Path) -> Result<()> {
+    let values: Vec<(String, Vec<Option<f64>>)> =
+        series.iter().map(|(n, a)| (n.clone(), vec![Some(a.overall), a.many, a.medium, a.few])).collect();
+    bar_chart(&["overall", "many", "medium", "few"], &values, None, "test accuracy (%)", title, path)
+}
+
+/// Exit histogram: the share of each group's test images leaving at each exit.
+pub fn exit_histogram(by_group: &[Vec<f64>], title: &str, path: &Path) -> Result<()> {
+    let k = by_group.first().map_or(0, |r| r.len());
+    let cats: Vec<String> =
+        (0..k).map(|e| if e + 1 == k { "final head".into() } else { format!("exit {}", e + 1) }).collect();
+    let cats: Vec<&str> = cats.iter().map(|c| c.as_str()).collect();
+    let values: Vec<(String, Vec<Option<f64>>)> = ["Many", "Medium", "Few"]
+        .iter()
+        .zip(by_group)
+        .map(|(g, row)| (g.to_string(), row.iter().map(|f| Some(100.0 * f)).collect()))
+        .collect();
+    // Many/Medium/Few keep the colours they have in every other plot.
+    bar_chart(&cats, &values, Some(&BAND), "test images leaving here (%)", title, path)
+}
+
+/// Accuracy versus mean MACs over the τ sweep, with the full-depth accuracy for reference.
+pub fn accuracy_vs_macs(points: &[(f64, f64, f64)], full_depth: (f64, f64), title: &str, path: &Path) -> Result<()> {
     register_font();
     let err = ctx(path);
-    let cats = ["overall", "many", "medium", "few"];
-    let get = |a: &Accuracy, k: usize| match k {
-        0 => Some(a.overall),
-        1 => a.many,
-        2 => a.medium,
-        _ => a.few,
-    };
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(&err)?;
+    let xs = points.iter().map(|p| p.1).chain(std::iter::once(full_depth.1));
+    let (x_lo, x_hi) = xs.fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    let ys = points.iter().map(|p| p.2).chain(std::iter::once(full_depth.0));
+    let (y_lo, y_hi) = ys.fold((f64::MAX, f64::MIN), |(lo, hi), y| (lo.min(y), hi.max(y)));
+    let pad_x = ((x_hi - x_lo) * 0.1).max(0.5);
+    let pad_y = ((y_hi - y_lo) * 0.15).max(1.0);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d((x_lo - pad_x)..(x_hi + pad_x), (y_lo - pad_y)..(y_hi + pad_y))
+        .map_err(&err)?;
+    chart
+        .configure_mesh()
+        .x_desc("mean MACs per image (millions)")
+        .y_desc("test accuracy (%)")
+        .light_line_style(RGBColor(238, 238, 238))
+        .draw()
+        .map_err(&err)?;
+    let curve: Vec<(f64, f64)> = points.iter().map(|&(_, m, a)| (m, a)).collect();
+    chart
+        .draw_series(LineSeries::new(curve.clone(), MANY.stroke_width(2)))
+        .map_err(&err)?
+        .label("early exit, τ sweep")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], MANY.stroke_width(2)));
+    chart.draw_series(curve.iter().map(|&p| Circle::new(p, 4, MANY.filled()))).map_err(&err)?;
+    chart
+        .draw_series(
+            points.iter().map(|&(t, m, a)| Text::new(format!("τ={t}"), (m, a + pad_y * 0.25), ("sans-serif", 13))),
+        )
+        .map_err(&err)?;
+    chart
+        .draw_series(std::iter::once(TriangleMarker::new((full_depth.1, full_depth.0), 7, FEW.filled())))
+        .map_err(&err)?
+        .label("no exits (full depth, plain network MACs)")
+        .legend(|(x, y)| TriangleMarker::new((x + 8, y), 6, FEW.filled()));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(&err)?;
+    root.present().map_err(&err)?;
+    Ok(())
+}
+
+/// Bars grouped by category, one bar per series; `None` values are left out.
+pub fn bar_chart(
+    cats: &[&str],
+    series: &[(String, Vec<Option<f64>>)],
+    y_desc: &str,
+    title: &str,
+    path: &Path,
+) -> Result<()> {
+    register_font();
+    let err = ctx(path);
+    let nc = cats.len();
     let n = series.len().max(1);
-    let width = (300 + 60 * n * 4).clamp(900, 2400) as u32;
+    let width = (300 + 60 * n * nc).clamp(900, 2400) as u32;
     let root = BitMapBackend::new(path, (width, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(&err)?;
     let mut chart = ChartBuilder::on(&root)
@@ -359,11 +435,11 @@ pub fn grouped_bars(series: &[(String, Accuracy)], title: &str, path: &Path) -> 
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(55)
-        .build_cartesian_2d(-0.5f64..3.5f64, 0f64..105f64)
+        .build_cartesian_2d(-0.5f64..(nc as f64 - 0.5), 0f64..105f64)
         .map_err(&err)?;
     let fmt_x = |x: &f64| {
         let i = x.round();
-        if (x - i).abs() > 1e-6 || !(0.0..4.0).contains(&i) {
+        if (x - i).abs() > 1e-6 || i < 0.0 || i as usize >= nc {
             return String::new();
         }
         cats[i as usize].to_string()
@@ -371,18 +447,18 @@ pub fn grouped_bars(series: &[(String, Accuracy)], title: &str, path: &Path) -> 
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(9)
+        .x_labels(2 * nc + 1)
         .x_label_formatter(&fmt_x)
-        .y_desc("test accuracy (%)")
+        .y_desc(y_desc)
         .y_label_formatter(&|y| format!("{y:.0}"))
         .light_line_style(RGBColor(238, 238, 238))
         .draw()
         .map_err(&err)?;
     let bar = 0.8 / n as f64;
-    for (j, (name, acc)) in series.iter().enumerate() {
+    for (j, (name, vals)) in series.iter().enumerate() {
         let color = Palette99::pick(j).to_rgba();
         let rects: Vec<(f64, f64)> =
-            (0..4).filter_map(|k| get(acc, k).map(|v| (k as f64 - 0.4 + bar * j as f64, v))).collect();
+            vals.iter().enumerate().filter_map(|(k, v)| v.map(|v| (k as f64 - 0.4 + bar * j as f64, v))).collect();
         chart
             .draw_series(rects.iter().map(|&(x, v)| Rectangle::new([(x, 0.0), (x + bar * 0.92, v)], color.filled())))
             .map_err(&err)?

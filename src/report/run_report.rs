@@ -13,6 +13,8 @@ pub const CURVES_PNG: &str = "curves.png";
 pub const PER_CLASS_PNG: &str = "per_class.png";
 pub const CONFUSION_PNG: &str = "confusion.png";
 pub const BRANCHES_PNG: &str = "branches.png";
+pub const EXITS_PNG: &str = "exits.png";
+pub const EXIT_SWEEP_PNG: &str = "exit_sweep.png";
 
 fn score_row(label: &str, s: &EpochScore) -> Vec<String> {
     vec![
@@ -140,6 +142,52 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
         plots::grouped_bars(&series, &format!("{title} — ResLT branches alone and fused"), &dir.file(BRANCHES_PNG))?;
         blocks.push(Block::Heading("ResLT branches".into()));
         blocks.push(Block::Image("Each branch alone and the fused prediction, per group".into(), BRANCHES_PNG.into()));
+    }
+
+    if let Some(e) = &summary.early_exit {
+        plots::exit_histogram(
+            &e.exit_fractions_by_group,
+            &format!("{title} — where test images leave (τ = {})", e.threshold),
+            &dir.file(EXITS_PNG),
+        )?;
+        let points: Vec<(f64, f64, f64)> =
+            summary.early_exit_sweep.iter().map(|r| (r.threshold, r.mean_macs / 1e6, r.overall)).collect();
+        plots::accuracy_vs_macs(
+            &points,
+            (summary.last.overall, e.full_macs as f64 / 1e6),
+            &format!("{title} — accuracy vs MACs"),
+            &dir.file(EXIT_SWEEP_PNG),
+        )?;
+        blocks.push(Block::Heading("Early exits".into()));
+        let rows: Vec<Vec<String>> = std::iter::once(e)
+            .chain(summary.early_exit_sweep.iter())
+            .map(|r| {
+                vec![
+                    r.threshold.to_string(),
+                    format!("{:.2}", r.overall),
+                    fmt_group(r.many),
+                    fmt_group(r.medium),
+                    fmt_group(r.few),
+                    r.exit_fractions.iter().map(|f| format!("{:.1}", 100.0 * f)).collect::<Vec<_>>().join(" / "),
+                    format!("{:.2}", r.mean_macs / 1e6),
+                    format!("{:.1} %", 100.0 * r.saving),
+                ]
+            })
+            .collect();
+        blocks.push(Block::Paragraph(format!(
+            "First row: the configured τ = {}; then the sweep. Full-depth accuracy (no early exit) is the table above; the network without exits costs {:.2} M MACs.",
+            e.threshold,
+            e.full_macs as f64 / 1e6
+        )));
+        blocks.push(Block::Table(
+            ["τ", "overall", "many", "medium", "few", "leave at exit 1 / 2 / final (%)", "mean MMACs", "saving"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            rows,
+        ));
+        blocks.push(Block::Image("Share of each group leaving at each exit".into(), EXITS_PNG.into()));
+        blocks.push(Block::Image("Accuracy versus mean MACs over τ".into(), EXIT_SWEEP_PNG.into()));
     }
 
     let md = format!("# Report: {title}\n\n{}", markdown(&blocks));
