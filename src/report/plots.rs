@@ -419,6 +419,7 @@ pub fn accuracy_vs_macs(points: &[(f64, f64, f64)], full_depth: (f64, f64), titl
 pub fn bar_chart(
     cats: &[&str],
     series: &[(String, Vec<Option<f64>>)],
+    colors: Option<&[RGBColor]>,
     y_desc: &str,
     title: &str,
     path: &Path,
@@ -456,7 +457,10 @@ pub fn bar_chart(
         .map_err(&err)?;
     let bar = 0.8 / n as f64;
     for (j, (name, vals)) in series.iter().enumerate() {
-        let color = Palette99::pick(j).to_rgba();
+        let color = match colors.and_then(|c| c.get(j)) {
+            Some(c) => c.to_rgba(),
+            None => Palette99::pick(j).to_rgba(),
+        };
         let rects: Vec<(f64, f64)> =
             vals.iter().enumerate().filter_map(|(k, v)| v.map(|v| (k as f64 - 0.4 + bar * j as f64, v))).collect();
         chart
