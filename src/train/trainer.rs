@@ -114,8 +114,12 @@ fn open_run_dir(cfg: &Config, opts: &TrainOptions, meta: &RunMeta) -> Result<(Ru
                 dir.path.display()
             );
         }
-        let saved = std::fs::read_to_string(dir.file(run::CONFIG_FILE)).unwrap_or_default();
-        if saved != config_text {
+        // Compare resolved configs, not text: a run saved by an older longtail (before some
+        // keys existed) resumes as long as every setting, defaults included, is the same.
+        let saved_path = dir.file(run::CONFIG_FILE);
+        let saved = std::fs::read_to_string(&saved_path).unwrap_or_default();
+        let same = crate::config::resolve(&saved, &saved_path.display().to_string(), &[]).is_ok_and(|c| c == *cfg);
+        if !same {
             bail!(
                 "the config differs from the one {} was started with ({}); start a new run instead of resuming",
                 dir.path.display(),
