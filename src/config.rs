@@ -192,7 +192,64 @@ impl Config {
                 );
             }
         }
+        let mixup = self.data.augment.mixup;
+        if !(mixup.is_finite() && mixup >= 0.0) {
+            return bad("data.augment.mixup", mixup.to_string(), "must be ≥ 0 (0 turns Mixup off)");
+        }
+        let tau = self.loss.exit_threshold;
+        if !(tau > 0.0 && tau <= 1.0) {
+            return bad("loss.exit_threshold", tau.to_string(), "must be in (0, 1]");
+        }
+        self.validate_loss_against_heads()?;
         self.model.validate().map_err(|e| ConfigError::Invalid { origin: "model".into(), message: e.to_string() })?;
+        Ok(())
+    }
+
+    /// A loss must fit the head it trains: the ResLT loss needs branches, LDAM needs cosine
+    /// logits (its scale s = 30 on unnormalised logits would saturate the softmax).
+    fn validate_loss_against_heads(&self) -> Result<(), ConfigError> {
+        use crate::loss::LossKind;
+        use crate::model::exits::{ExitClassifier, ExitKind};
+        use crate::model::HeadKind;
+        let bad = |key, value: String, why| Err(ConfigError::BadValue { key, value, why });
+        let head = self.model.head;
+        let reslt_head = matches!(head, HeadKind::Bn3 | HeadKind::Grouped);
+        match self.loss.kind {
+            LossKind::Reslt if !reslt_head => {
+                return bad("loss.kind", "\"reslt\"".into(), "needs a ResLT head: model.head = \"bn3\" or \"grouped\"")
+            }
+            LossKind::Ldam if head != HeadKind::Cosine => {
+                return bad(
+                    "loss.kind",
+                    "\"ldam\"".into(),
+                    "needs model.head = \"cosine\" (LDAM works on cosine logits)",
+                )
+            }
+            _ => {}
+        }
+        if let Some(exits) = &self.model.exits {
+            let exit_loss = self.loss.exit_loss.unwrap_or(match self.loss.kind {
+                LossKind::Reslt => LossKind::Ce,
+                k => k,
+            });
+            if exits.kind != ExitKind::Reslt {
+                let cosine = exits.classifier == ExitClassifier::Cosine;
+                if exit_loss == LossKind::Ldam && !cosine {
+                    return bad(
+                        "model.exits.classifier",
+                        "\"linear\"".into(),
+                        "LDAM exits need classifier = \"cosine\" (set it, or choose loss.exit_loss = \"ce\")",
+                    );
+                }
+                if exit_loss != LossKind::Ldam && cosine {
+                    return bad(
+                        "model.exits.classifier",
+                        "\"cosine\"".into(),
+                        "cosine exits are trained with LDAM only; use classifier = \"linear\" for a CE exit loss",
+                    );
+                }
+            }
+        }
         Ok(())
     }
 }

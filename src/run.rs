@@ -17,6 +17,8 @@ pub const STATE_FILE: &str = "state.json";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const BEST_WEIGHTS: &str = "best.ot";
+/// Written when the divergence guard stops a run: the message, for `reproduce` and for people.
+pub const FAILURE_FILE: &str = "failure.txt";
 
 /// Write `bytes` to `path` atomically.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {

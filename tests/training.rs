@@ -23,6 +23,7 @@ fn options(dir: &Path, resume: bool, stop_after: Option<usize>) -> TrainOptions 
         command: "cargo test".into(),
         plain: true,
         stop_after,
+        threads: None,
     }
 }
 
@@ -112,4 +113,36 @@ fn resume_continues_exactly() {
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("ckpt-"))
         .count();
     assert_eq!(ckpts, 1);
+}
+
+#[test]
+fn divergence_stops_cleanly_and_keeps_the_last_good_checkpoint() {
+    // Epoch 2 runs at lr = 0.1 · 1e30: the weights blow up within a step or two.
+    let cfg = config(&[
+        "data.rho=1",
+        "data.max_per_class=16",
+        "model.arch=\"resnet20\"",
+        "model.widths=[4, 8, 8]",
+        "train.batch_size=32",
+        "train.epochs=3",
+        "train.warmup_epochs=0",
+        "train.milestones=[1]",
+        "train.gamma=1e30",
+        "train.threads=1",
+        "eval.max_test_images=100",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let err = train(&cfg, &options(dir.path(), false, None)).err().expect("must stop");
+    let msg = err.to_string();
+    assert!(msg.contains("diverged at epoch 2, step"), "{msg}");
+    assert!(msg.contains("ckpt-0001.ot") && msg.contains("intact"), "{msg}");
+    assert!(msg.contains("(ce)") || msg.contains("gradient of"), "names the term or parameter: {msg}");
+    let saved = std::fs::read_to_string(dir.path().join(run::FAILURE_FILE)).unwrap();
+    assert_eq!(saved.trim(), msg);
+    let st: TrainState = run::read_json(&dir.path().join(run::STATE_FILE)).unwrap();
+    assert_eq!(st.epochs_done, 1, "no epoch after the divergence was recorded");
+    assert!(!dir.path().join(run::SUMMARY_FILE).exists());
+    for (name, t) in weights(dir.path()) {
+        assert!(t.isfinite().all().int64_value(&[]) == 1, "{name} in the kept checkpoint is not finite");
+    }
 }

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Receiver};
 
+use super::augment::mixup::{mix_batch, Mix};
 use super::augment::{augment, normalise, AugmentConfig};
 use super::cifar::{ImageSet, IMAGE_BYTES};
 use super::rng::Rng;
@@ -17,6 +18,8 @@ pub struct Batch {
     /// `len × 3 × 32 × 32`, row-major.
     pub images: Vec<f32>,
     pub labels: Vec<i64>,
+    /// Set when the batch was mixed (Mixup): λ and every image's partner label.
+    pub mix: Option<Mix>,
 }
 
 impl Batch {
@@ -28,6 +31,9 @@ impl Batch {
         self.labels.is_empty()
     }
 }
+
+/// Extra key of the Mixup random stream ("mix").
+const MIXUP_STREAM: u64 = 0x006d_6978;
 
 /// The image order of one epoch.
 pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
@@ -71,7 +77,12 @@ pub fn make_batch(
         }
         labels.push(data.labels[i] as i64);
     }
-    Batch { images, labels }
+    // Mixup draws from its own stream so turning it on leaves every other draw unchanged.
+    let mix = augment_cfg.filter(|c| c.mixup > 0.0).map(|c| {
+        let mut mix_rng = Rng::from_keys(&[seed, epoch as u64, b as u64, MIXUP_STREAM]);
+        mix_batch(&mut images, &labels, IMAGE_BYTES, c.mixup, &mut mix_rng)
+    });
+    Batch { images, labels, mix }
 }
 
 /// An iterator over the batches of one epoch, produced by `workers` background threads.
@@ -182,6 +193,24 @@ mod tests {
         let three: Vec<Vec<f32>> = EpochLoader::new(toy(200), 32, true, cfg, 5, 3, 3, 0).map(|b| b.images).collect();
         assert_eq!(one, three);
         assert_eq!(one.len(), 6);
+    }
+
+    #[test]
+    fn mixup_batches_are_reproducible_and_leave_other_draws_alone() {
+        let plain = Some(AugmentConfig::default());
+        let mixed = Some(AugmentConfig { mixup: 1.0, ..Default::default() });
+        let a: Vec<Batch> = EpochLoader::new(toy(200), 32, true, mixed.clone(), 5, 3, 1, 0).collect();
+        let b: Vec<Batch> = EpochLoader::new(toy(200), 32, true, mixed, 5, 3, 3, 0).collect();
+        let c: Vec<Batch> = EpochLoader::new(toy(200), 32, true, plain, 5, 3, 1, 0).collect();
+        for ((x, y), z) in a.iter().zip(&b).zip(&c) {
+            assert_eq!(x.images, y.images);
+            assert_eq!(x.mix, y.mix);
+            assert_eq!(x.labels, z.labels, "same images in the same order with and without Mixup");
+            assert!(z.mix.is_none());
+            let m = x.mix.as_ref().unwrap();
+            assert!((0.0..=1.0).contains(&m.lambda) && m.partner_labels.len() == x.len());
+        }
+        assert_ne!(a[0].mix.as_ref().unwrap().lambda, a[1].mix.as_ref().unwrap().lambda, "one λ per batch");
     }
 
     #[test]

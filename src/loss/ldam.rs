@@ -23,12 +23,17 @@ pub fn effective_number_weights(counts: &[usize], beta: f64) -> Vec<f64> {
     raw.iter().map(|w| w * counts.len() as f64 / total).collect()
 }
 
-/// LDAM cross-entropy on cosine logits `z [B, C]`; `margins [C]`, optional class `weights [C]`.
-pub fn ldam_loss(cosines: &Tensor, targets: &Tensor, margins: &Tensor, scale: f64, weights: Option<&Tensor>) -> Tensor {
-    let c = cosines.size()[1];
+/// Logits `[…, B, C]` with each sample's true-class logit lowered by its class margin m_y.
+pub fn subtract_margins(logits: &Tensor, targets: &Tensor, margins: &Tensor) -> Tensor {
+    let c = *logits.size().last().expect("logits have a class axis");
     let onehot = targets.one_hot(c).to_kind(Kind::Float);
     let m_y = margins.index_select(0, targets).unsqueeze(1);
-    let adjusted = (cosines - onehot * m_y) * scale;
+    logits - onehot * m_y
+}
+
+/// LDAM cross-entropy on cosine logits `z [B, C]`; `margins [C]`, optional class `weights [C]`.
+pub fn ldam_loss(cosines: &Tensor, targets: &Tensor, margins: &Tensor, scale: f64, weights: Option<&Tensor>) -> Tensor {
+    let adjusted = subtract_margins(cosines, targets, margins) * scale;
     cross_entropy(&adjusted, targets, 0.0, weights)
 }
 
@@ -73,5 +78,19 @@ mod tests {
         let got = ldam_loss(&z, &y, &m, 2.0, None).double_value(&[]);
         let want = -((-0.6f64).exp() / ((0.6f64).exp() + (-0.6f64).exp())).ln();
         assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+    }
+
+    #[test]
+    fn margins_on_every_branch_lower_only_the_true_class() {
+        // Branch logits [3, B = 2, C = 2], all 1.0; labels (0, 1); margins (0.1, 0.5).
+        let z = Tensor::ones([3, 2, 2], (Kind::Float, tch::Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 1]);
+        let m = Tensor::from_slice(&[0.1f32, 0.5]);
+        let got: Vec<f32> = Vec::try_from(subtract_margins(&z, &y, &m).flatten(0, -1)).unwrap();
+        let row = [0.9f32, 1.0, 1.0, 0.5];
+        let want: Vec<f32> = row.iter().cycle().take(12).copied().collect();
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-6, "{got:?}");
+        }
     }
 }

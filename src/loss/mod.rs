@@ -112,7 +112,7 @@ impl Criterion {
         self.cfg.drw_epoch.filter(|&start| epoch >= start).map(|_| &self.drw_weights)
     }
 
-    /// One loss kind on one head's outputs (`branches` for ResLT heads).
+    /// One loss kind on one head's outputs (`branches` for ResLT heads) against plain labels.
     fn head_loss(
         &self,
         kind: LossKind,
@@ -122,16 +122,19 @@ impl Criterion {
         epoch: usize,
     ) -> Tensor {
         let weights = self.class_weights(epoch);
+        let sets = self.cfg.branch_sets(self.num_classes);
+        let (alpha, eps) = (self.cfg.alpha, self.cfg.label_smoothing);
         match (kind, branches) {
-            (LossKind::Reslt, Some(b)) => {
-                reslt_loss(b, targets, self.cfg.branch_sets(self.num_classes), self.cfg.alpha, self.cfg.label_smoothing)
+            (LossKind::Reslt, Some(b)) => reslt_loss(b, targets, sets, alpha, eps),
+            // LDAM on a ResLT exit (the report's model 5, "margins on every branch"): every
+            // branch's true-class logit is lowered by the class margin before the ResLT loss.
+            (LossKind::Ldam, Some(b)) => {
+                reslt_loss(&ldam::subtract_margins(b, targets, &self.margins), targets, sets, alpha, eps)
             }
             // A ResLT loss on a head without branches falls back to CE on its logits (config
             // validation prevents this for the final head).
-            (LossKind::Reslt, None) | (LossKind::Ce, _) => {
-                ce::cross_entropy(logits, targets, self.cfg.label_smoothing, weights)
-            }
-            (LossKind::Ldam, _) => ldam::ldam_loss(logits, targets, &self.margins, self.cfg.scale, weights),
+            (LossKind::Reslt, None) | (LossKind::Ce, _) => ce::cross_entropy(logits, targets, eps, weights),
+            (LossKind::Ldam, None) => ldam::ldam_loss(logits, targets, &self.margins, self.cfg.scale, weights),
         }
     }
 
@@ -143,27 +146,176 @@ impl Criterion {
         })
     }
 
-    /// The training loss of one batch at `epoch`. With early exits the samples are spread over
-    /// the exits by the detached exit decision (SPEC §9.4) and each exit applies its own loss
-    /// to its own samples.
-    pub fn batch_loss(&self, net: &Network, out: &ModelOutput, targets: &Tensor, epoch: usize) -> Tensor {
+    /// The training loss of one batch at `epoch`, with each term named for the divergence guard.
+    /// With early exits the samples are spread over the exits by the detached exit decision
+    /// (SPEC §9.4) and each exit applies its own loss to its own samples. With Mixup every term
+    /// is λ·ℓ(y) + (1−λ)·ℓ(y_π) and the exit decision uses the label with the larger weight.
+    pub fn batch_loss(&self, net: &Network, out: &ModelOutput, targets: &Targets, epoch: usize) -> BatchLoss {
         if out.exits.is_empty() {
-            return self.head_loss(self.cfg.kind, &out.logits, out.branches.as_ref(), targets, epoch);
+            let kind = self.cfg.kind;
+            let total = targets.loss(|y| self.head_loss(kind, &out.logits, out.branches.as_ref(), y, epoch));
+            return BatchLoss { terms: vec![(format!("final head ({})", kind.name()), total.shallow_clone())], total };
         }
         let preds = net.prediction_logits(out, self.cfg.scale);
-        let exit = exit_indices(&preds, targets, self.cfg.exit_threshold);
+        let exit = exit_indices(&preds, &targets.dominant(), self.cfg.exit_threshold);
         let k_final = out.exits.len();
-        combine(&exit, k_final + 1, self.cfg.exit_mode, |k, idx| {
-            let y = targets.index_select(0, idx);
-            let (logits, branches, kind) = if k == k_final {
-                (&out.logits, out.branches.as_ref(), self.cfg.kind)
+        let mut terms = Vec::new();
+        let total = combine(&exit, k_final + 1, self.cfg.exit_mode, |k, idx| {
+            let (logits, branches, kind, name) = if k == k_final {
+                (&out.logits, out.branches.as_ref(), self.cfg.kind, "final head".to_string())
             } else {
                 let e = &out.exits[k];
-                let kind = if e.branches.is_some() { LossKind::Reslt } else { self.exit_loss_kind() };
-                (&e.logits, e.branches.as_ref(), kind)
+                let kind = match (e.branches.is_some(), self.exit_loss_kind()) {
+                    (true, LossKind::Ldam) => LossKind::Ldam,
+                    (true, _) => LossKind::Reslt,
+                    (false, k) => k,
+                };
+                (&e.logits, e.branches.as_ref(), kind, format!("exit {}", k + 1))
             };
+            let sub = targets.select(idx);
+            let sub_logits = logits.index_select(0, idx);
             let sub_branches = branches.map(|b| b.index_select(1, idx));
-            self.head_loss(kind, &logits.index_select(0, idx), sub_branches.as_ref(), &y, epoch)
-        })
+            let term = sub.loss(|y| self.head_loss(kind, &sub_logits, sub_branches.as_ref(), y, epoch));
+            terms.push((format!("{name} ({})", kind.name()), term.shallow_clone()));
+            term
+        });
+        BatchLoss { total, terms }
+    }
+}
+
+impl LossKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LossKind::Ce => "ce",
+            LossKind::Reslt => "reslt",
+            LossKind::Ldam => "ldam",
+        }
+    }
+}
+
+/// A batch loss and the named terms it sums (one per exit that received samples).
+pub struct BatchLoss {
+    pub total: Tensor,
+    pub terms: Vec<(String, Tensor)>,
+}
+
+impl BatchLoss {
+    /// Names of the terms whose value is not finite (for the divergence message).
+    pub fn non_finite_terms(&self) -> Vec<String> {
+        self.terms
+            .iter()
+            .filter(|(_, t)| !t.double_value(&[]).is_finite())
+            .map(|(n, t)| format!("{n} = {}", t.double_value(&[])))
+            .collect()
+    }
+}
+
+/// The labels a batch is trained against: plain labels, or a Mixup pair with its λ.
+pub struct Targets {
+    pub labels: Tensor,
+    pub mix: Option<(Tensor, f64)>,
+}
+
+impl Targets {
+    pub fn plain(labels: Tensor) -> Self {
+        Targets { labels, mix: None }
+    }
+
+    pub fn mixed(labels: Tensor, partner_labels: Tensor, lambda: f64) -> Self {
+        Targets { labels, mix: Some((partner_labels, lambda)) }
+    }
+
+    /// The same targets for the samples `idx`.
+    pub fn select(&self, idx: &Tensor) -> Targets {
+        Targets {
+            labels: self.labels.index_select(0, idx),
+            mix: self.mix.as_ref().map(|(p, l)| (p.index_select(0, idx), *l)),
+        }
+    }
+
+    /// The label with the larger weight (y when λ ≥ 0.5): what exit decisions use (SPEC §9.4).
+    pub fn dominant(&self) -> Tensor {
+        match &self.mix {
+            Some((partner, lambda)) if *lambda < 0.5 => partner.shallow_clone(),
+            _ => self.labels.shallow_clone(),
+        }
+    }
+
+    /// λ·f(y) + (1−λ)·f(y_π), or f(y) without Mixup.
+    pub fn loss(&self, f: impl Fn(&Tensor) -> Tensor) -> Tensor {
+        match &self.mix {
+            None => f(&self.labels),
+            Some((partner, lambda)) => f(&self.labels) * *lambda + f(partner) * (1.0 - lambda),
+        }
+    }
+
+    /// Correct predictions, λ-weighted under Mixup (SPEC §6.3).
+    pub fn correct(&self, logits: &Tensor) -> f64 {
+        let pred = logits.argmax(-1, false);
+        let hits = |y: &Tensor| pred.eq_tensor(y).sum(tch::Kind::Float).double_value(&[]);
+        match &self.mix {
+            None => hits(&self.labels),
+            Some((partner, lambda)) => lambda * hits(&self.labels) + (1.0 - lambda) * hits(partner),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+
+    /// logits [0, ln 3] → p = (1/4, 3/4) for both samples.
+    fn logits() -> Tensor {
+        let l3 = 3f32.ln();
+        Tensor::from_slice(&[0.0f32, l3, 0.0, l3]).view([2, 2])
+    }
+
+    fn ce(z: &Tensor, y: &Tensor) -> Tensor {
+        ce::cross_entropy(z, y, 0.0, None)
+    }
+
+    #[test]
+    fn mixup_with_lambda_one_is_the_plain_loss() {
+        let z = logits();
+        let y = Tensor::from_slice(&[1i64, 0]);
+        let plain = Targets::plain(y.shallow_clone()).loss(|t| ce(&z, t)).double_value(&[]);
+        let mixed = Targets::mixed(y, Tensor::from_slice(&[0i64, 1]), 1.0).loss(|t| ce(&z, t)).double_value(&[]);
+        close(mixed, plain);
+    }
+
+    #[test]
+    fn mixup_loss_and_accuracy_by_hand() {
+        let z = logits(); // both predict class 1
+        let y = Tensor::from_slice(&[1i64, 0]);
+        let partner = Tensor::from_slice(&[0i64, 0]);
+        let t = Targets::mixed(y, partner, 0.25);
+        // ℓ(y) = mean(−ln ¾, −ln ¼); ℓ(y_π) = −ln ¼.
+        let (a, b) = (-(0.75f64).ln(), -(0.25f64).ln());
+        close(t.loss(|y| ce(&z, y)).double_value(&[]), 0.25 * (a + b) / 2.0 + 0.75 * b);
+        // Matches: y → 1 of 2, y_π → 0 of 2: 0.25·1 + 0.75·0.
+        close(t.correct(&z), 0.25);
+        // λ < 0.5: the partner's labels decide exits.
+        assert_eq!(Vec::<i64>::try_from(t.dominant()).unwrap(), vec![0, 0]);
+        let sub = t.select(&Tensor::from_slice(&[1i64]));
+        assert_eq!(Vec::<i64>::try_from(&sub.labels).unwrap(), vec![0]);
+        assert_eq!(sub.mix.as_ref().unwrap().1, 0.25);
+    }
+
+    #[test]
+    fn non_finite_terms_are_named() {
+        let bl = BatchLoss {
+            total: Tensor::from(f32::NAN),
+            terms: vec![
+                ("exit 1 (ce)".into(), Tensor::from(0.5f32)),
+                ("final head (reslt)".into(), Tensor::from(f32::NAN)),
+            ],
+        };
+        let bad = bl.non_finite_terms();
+        assert_eq!(bad.len(), 1);
+        assert!(bad[0].starts_with("final head (reslt)"), "{bad:?}");
     }
 }

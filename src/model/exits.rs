@@ -20,6 +20,8 @@ use super::resnet::{batch_norm, conv};
 #[serde(rename_all = "snake_case")]
 pub enum ExitKind {
     GapFc,
+    /// Also accepted as `plain`, the report's name ("simulated" exits, SPEC §9.3).
+    #[serde(alias = "plain")]
     ConvFc,
     Reslt,
 }

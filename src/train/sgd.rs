@@ -47,6 +47,24 @@ impl Sgd {
         });
     }
 
+    /// The first parameter (by name) whose gradient holds a NaN or an infinity, if any. One
+    /// synchronising reduction per step: a non-finite element makes its tensor's sum, and so the
+    /// sum of sums, non-finite; only then are the parameters searched one by one.
+    pub fn non_finite_gradient(&self) -> Option<String> {
+        let sums: Vec<Tensor> = self
+            .params
+            .iter()
+            .filter_map(|(_, p)| Some(p.grad()).filter(|g| g.defined()).map(|g| g.sum(tch::Kind::Float)))
+            .collect();
+        if sums.is_empty() || Tensor::stack(&sums, 0).sum(tch::Kind::Float).double_value(&[]).is_finite() {
+            return None;
+        }
+        self.params.iter().find_map(|(name, p)| {
+            let g = p.grad();
+            (g.defined() && !g.sum(tch::Kind::Float).double_value(&[]).is_finite()).then(|| name.clone())
+        })
+    }
+
     /// Momentum buffers by parameter name (for checkpoints).
     pub fn buffers(&self) -> Vec<(String, Tensor)> {
         self.params

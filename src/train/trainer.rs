@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device, Tensor};
 
 use crate::config::Config;
 use crate::data::cifar::{self, ImageSet};
@@ -15,7 +15,7 @@ use crate::data::subset::long_tailed_indices;
 use crate::eval::early_exit::{early_exit_at, exit_scores, SWEEP};
 use crate::eval::evaluate::{predict, TestSet};
 use crate::eval::metrics::{evaluate_predictions, fmt_group, Accuracy, Evaluation};
-use crate::loss::Criterion;
+use crate::loss::{Criterion, Targets};
 use crate::model::{channels_last, Network};
 use crate::run::{self, EpochRecord, EpochScore, GroupsInfo, RunDir, RunMeta, Summary, TrainState};
 use crate::train::checkpoint;
@@ -32,6 +32,9 @@ pub struct TrainOptions {
     pub plain: bool,
     /// Stop (cleanly, resumable) after this many epochs in this invocation.
     pub stop_after: Option<usize>,
+    /// libtorch threads for this invocation (wins over `train.threads`; not part of the config,
+    /// so a run can resume with a different thread count).
+    pub threads: Option<usize>,
 }
 
 /// Parse `auto`, `cpu`, `cuda` or `cuda:N`.
@@ -169,8 +172,8 @@ pub enum Outcome {
 
 /// Train (or resume) a run to completion and write its summary.
 pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
-    if cfg.train.threads > 0 {
-        tch::set_num_threads(cfg.train.threads as i32);
+    if let Some(t) = opts.threads.filter(|&t| t > 0).or((cfg.train.threads > 0).then_some(cfg.train.threads)) {
+        tch::set_num_threads(t as i32);
     }
     let device = resolve_device(&cfg.device)?;
     let name = cfg.name.clone().unwrap_or_else(|| "run".into());
@@ -261,32 +264,51 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             format_duration(mean * (t.epochs - epoch) as f64)
         };
         pb.set_prefix(format!("epoch {}/{} (run ETA {run_eta})", epoch + 1, t.epochs));
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0i64, 0usize);
-        let mut step = 0;
-        for batch in loader.by_ref() {
-            step += 1;
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0.0f64, 0usize);
+        for (i, batch) in loader.by_ref().enumerate() {
+            let step = i + 1;
             let n = batch.len() as i64;
             let xs = Tensor::from_slice(&batch.images).view([n, 3, 32, 32]).to_device(device);
             let xs = if t.channels_last { channels_last(&xs) } else { xs };
             let ys = Tensor::from_slice(&batch.labels).to_device(device);
+            let targets = match &batch.mix {
+                Some(m) => Targets::mixed(ys, Tensor::from_slice(&m.partner_labels).to_device(device), m.lambda),
+                None => Targets::plain(ys),
+            };
             let out = s.net.forward(&xs, true);
-            let loss = criterion.batch_loss(&s.net, &out, &ys, epoch);
-            let loss_value = loss.double_value(&[]);
-            if !loss_value.is_finite() {
-                bail!(
-                    "training diverged: the loss is {loss_value} at epoch {}, step {} (term: {:?} loss); \
-                     the last good checkpoint ({}) is intact",
+            let loss = criterion.batch_loss(&s.net, &out, &targets, epoch);
+            let loss_value = loss.total.double_value(&[]);
+            // The divergence guard: stop before a non-finite loss or gradient reaches the weights,
+            // and leave the message in the run directory for `reproduce` and for people.
+            let diverged = |what: String| {
+                let msg = format!(
+                    "training diverged at epoch {}, step {step}: {what}; the run stopped before this step \
+                     changed any weight, and the last good checkpoint ({}) is intact",
                     epoch + 1,
-                    step,
-                    cfg.loss.kind,
                     dir.file(&ckpt_name(epochs_done)).display()
                 );
+                let _ = run::atomic_write(&dir.file(run::FAILURE_FILE), format!("{msg}\n").as_bytes());
+                anyhow::anyhow!(msg)
+            };
+            if !loss_value.is_finite() {
+                let terms = loss.non_finite_terms();
+                return Err(diverged(format!("the loss is {loss_value} (non-finite terms: {})", terms.join(", "))));
             }
             s.opt.zero_grad();
-            loss.backward();
+            loss.total.backward();
+            if let Some(param) = s.opt.non_finite_gradient() {
+                return Err(diverged(format!(
+                    "the gradient of {param} is not finite (loss {loss_value:.4}, terms: {})",
+                    loss.terms
+                        .iter()
+                        .map(|(n, t)| format!("{n} = {:.4}", t.double_value(&[])))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
             s.opt.step(lr);
             loss_sum += loss_value * n as f64;
-            correct += out.logits.argmax(-1, false).eq_tensor(&ys).sum(Kind::Int64).int64_value(&[]);
+            correct += targets.correct(&out.logits);
             seen += n as usize;
             let ips = seen as f64 / started.elapsed().as_secs_f64();
             pb.set_message(format!(
@@ -328,7 +350,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             epoch: epochs_done,
             lr,
             train_loss: loss_sum / seen as f64,
-            train_acc: 100.0 * correct as f64 / seen as f64,
+            train_acc: 100.0 * correct / seen as f64,
             images_per_second,
             seconds,
             data_wait_seconds,

@@ -3,6 +3,7 @@
 //! (§6.2, before normalisation: the hole is black) → scaling to [0, 1] and per-channel
 //! normalisation. Kept free of libtorch so it runs on plain worker threads and is testable alone.
 pub mod autoaugment;
+pub mod mixup;
 pub mod ops;
 
 use super::cifar::IMAGE_BYTES;
@@ -29,11 +30,13 @@ pub struct AugmentConfig {
     /// Side of the Cutout hole in pixels (0: off). One hole, centre uniform over the image,
     /// clipped at the border, applied before normalisation (the hole is black, as in PaCo).
     pub cutout: usize,
+    /// Mixup α (SPEC §6.3): mix every batch with λ ~ Beta(α, α); 0 turns Mixup off.
+    pub mixup: f64,
 }
 
 impl Default for AugmentConfig {
     fn default() -> Self {
-        AugmentConfig { crop_padding: 4, flip: true, autoaugment: false, cutout: 0 }
+        AugmentConfig { crop_padding: 4, flip: true, autoaugment: false, cutout: 0, mixup: 0.0 }
     }
 }
 
