@@ -1,12 +1,14 @@
 //! longtail: train and evaluate long-tailed image classifiers on CIFAR-LT with libtorch.
 //!
 //! The module layout is the pipeline: `data` → `model` → `loss` → `train` → `eval` → `report`,
-//! with `config` (what to run) and `run` (where its results live) beside them.
+//! with `config` (what to run), `run` (where its results live) and `reproduce` (the report's
+//! whole table: which configs, which runs) beside them.
 pub mod config;
 pub mod data;
 pub mod eval;
 pub mod loss;
 pub mod model;
 pub mod report;
+pub mod reproduce;
 pub mod run;
 pub mod train;

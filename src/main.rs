@@ -71,6 +71,11 @@ enum Command {
         #[arg(long, default_value = "compare.png")]
         png: PathBuf,
     },
+    /// Reproduce a whole comparison table.
+    Reproduce {
+        #[command(subcommand)]
+        command: ReproduceCommand,
+    },
     /// Dataset tools.
     Data {
         #[command(subcommand)]
@@ -103,6 +108,48 @@ struct TrainArgs {
     /// Stop cleanly after N epochs in this invocation (continue later with --resume).
     #[arg(long, value_name = "N")]
     pub stop_after: Option<usize>,
+    /// libtorch threads for this invocation (not saved in the config, so --resume may change it).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct ReproduceArgs {
+    /// The table's rows and configs.
+    #[arg(long, default_value = "configs/report/table.toml")]
+    manifest: PathBuf,
+    /// Folder with one run directory per config (named after the config file).
+    #[arg(long, default_value = "runs/report")]
+    runs: PathBuf,
+    /// Only these rows (config stems such as model-8, or row labels), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Trainings at once (a GPU fits several ResNet-32 runs; on CPU the cores are split).
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// libtorch threads per training (default: cores / jobs on CPU).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Do not train: render the table from the runs that exist.
+    #[arg(long)]
+    table_only: bool,
+    /// Resume runs the divergence guard stopped.
+    #[arg(long)]
+    retry_failed: bool,
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long)]
+    device: Option<String>,
+    /// Config override passed to every training (e.g. a short schedule for a smoke test).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum ReproduceCommand {
+    /// Train (or resume, or skip when finished) every config of REPORT.txt's comparison table,
+    /// then render it: reported vs ours, best and last epoch, Many/Medium/Few, early exits.
+    Report(ReproduceArgs),
 }
 
 #[derive(Subcommand)]
@@ -167,8 +214,46 @@ fn shell_command() -> String {
         .join(" ")
 }
 
+fn run_reproduce(args: ReproduceArgs) -> Result<()> {
+    use longtail::reproduce::manifest::Manifest;
+    use longtail::reproduce::runner::{train_missing, RunnerOptions};
+    // Config paths in the manifest are relative to the project root: the folder above
+    // `configs/` for the shipped manifest, else the manifest's own folder.
+    let manifest_dir = args.manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let root = manifest_dir
+        .ancestors()
+        .find(|a| a.join("configs").is_dir())
+        .map(Path::to_path_buf)
+        .unwrap_or(manifest_dir.clone());
+    let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
+    let manifest = Manifest::load(&args.manifest, &root)?;
+    let rows = manifest.select(&args.only)?;
+    if !args.table_only {
+        let opts = RunnerOptions {
+            exe: std::env::current_exe().context("cannot find the longtail executable")?,
+            root: root.clone(),
+            runs: args.runs.clone(),
+            jobs: args.jobs,
+            threads: args.threads,
+            data: args.data.clone(),
+            device: args.device.clone(),
+            overrides: args.overrides.clone(),
+            retry_failed: args.retry_failed,
+        };
+        let outcome = train_missing(&Manifest::distinct_configs(&rows), &opts)?;
+        let failed: Vec<&str> = outcome.iter().filter(|(_, ok)| !ok).map(|(n, _)| n.as_str()).collect();
+        if !failed.is_empty() {
+            eprintln!("not finished: {} (see their logs); the table marks them", failed.join(", "));
+        }
+    }
+    let md = longtail::report::reproduction::render(&manifest, &rows, &args.runs)?;
+    print!("{md}");
+    eprintln!("wrote {} (and .html, .png)", args.runs.join(longtail::report::reproduction::TABLE_MD).display());
+    Ok(())
+}
+
 fn run_train(args: TrainArgs) -> Result<()> {
-    let TrainArgs { config: config_path, mut overrides, out, resume, data, device, plain, stop_after } = args;
+    let TrainArgs { config: config_path, mut overrides, out, resume, data, device, plain, stop_after, threads } = args;
     if let Some(d) = device {
         overrides.push(format!("device=\"{d}\""));
     }
@@ -183,6 +268,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
         command: shell_command(),
         plain,
         stop_after,
+        threads,
     };
     let summary = match trainer::train(&cfg, &opts)? {
         Outcome::Finished(s) => s,
@@ -389,6 +475,7 @@ fn main() -> ExitCode {
             let dirs: Vec<&Path> = run_dirs.iter().map(|p| p.as_path()).collect();
             longtail::report::compare::compare(&dirs, by.as_deref(), &png).map(|md| print!("{md}"))
         }
+        Command::Reproduce { command: ReproduceCommand::Report(args) } => run_reproduce(args),
         Command::Data { command } => run_data(command),
     };
     match result {

@@ -1,5 +1,6 @@
-//! Every shipped config resolves, and each kind of model trains for an epoch on a sliver of the
-//! real data (short schedule via overrides), so a config cannot rot unnoticed.
+//! Every shipped config resolves, and each kind of model trains on a sliver of the real data
+//! (short schedule via overrides: one epoch, two for the report's configs, so the LR schedule,
+//! exits and Mixup all run past their first epoch), so a config cannot rot unnoticed.
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -12,11 +13,14 @@ fn all_configs(dir: &Path, out: &mut Vec<PathBuf>) {
         let p = e.unwrap().path();
         if p.is_dir() {
             all_configs(&p, out);
-        } else if p.extension().is_some_and(|x| x == "toml") {
+        } else if p.extension().is_some_and(|x| x == "toml") && p.file_name().is_some_and(|n| n != MANIFEST) {
             out.push(p);
         }
     }
 }
+
+/// The report's table manifest lives beside its configs but is not a run config.
+const MANIFEST: &str = "table.toml";
 
 fn configs() -> Vec<PathBuf> {
     let mut v = Vec::new();
@@ -40,13 +44,14 @@ fn every_config_trains_one_short_epoch() {
     for path in configs() {
         let cfg = config::load(&path, &[]).unwrap();
         // Shrink the network and the data, keep everything else (head, loss, augmentation).
+        let epochs = if path.parent().is_some_and(|d| d.ends_with("report")) { 2 } else { 1 };
         let widths = if cfg.model.head == longtail::model::HeadKind::Grouped { "[6, 6, 12]" } else { "[4, 8, 8]" };
         let overrides: Vec<String> = [
             "device=\"cpu\"".to_string(),
             format!("model.widths={widths}"),
             "model.arch=\"resnet20\"".into(),
             "data.max_per_class=6".into(),
-            "train.epochs=1".into(),
+            format!("train.epochs={epochs}"),
             "train.batch_size=16".into(),
             "eval.max_test_images=64".into(),
         ]
@@ -61,10 +66,12 @@ fn every_config_trains_one_short_epoch() {
             command: "cargo test".into(),
             plain: true,
             stop_after: None,
+            threads: None,
         };
         match train(&cfg, &opts).unwrap_or_else(|e| panic!("{}: {e:#}", path.display())) {
             Outcome::Finished(s) => {
                 assert!(s.last.overall.is_finite());
+                assert_eq!(s.epochs, epochs);
                 use longtail::model::HeadKind;
                 let reslt = matches!(cfg.model.head, HeadKind::Bn3 | HeadKind::Grouped);
                 assert_eq!(s.last_branches.is_some(), reslt, "{}: branch accuracies", path.display());
@@ -78,4 +85,21 @@ fn every_config_trains_one_short_epoch() {
             Outcome::Paused { .. } => panic!("did not finish"),
         }
     }
+}
+
+#[test]
+fn the_report_manifest_names_every_report_model() {
+    use longtail::reproduce::manifest::Manifest;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let m = Manifest::load(&root.join("configs/report").join(MANIFEST), &root).unwrap();
+    for n in [1, 2, 3, 4, 5, 6, 7, 8, 12, 13, 14, 15, 16] {
+        let stem = format!("model-{n}");
+        let row = m.rows.iter().find(|r| r.stem() == stem).unwrap_or_else(|| panic!("{stem} missing"));
+        assert!(row.label.starts_with(&format!("Model {n}")), "{}", row.label);
+        let text = std::fs::read_to_string(root.join(&row.config)).unwrap();
+        assert!(text.starts_with(&format!("# REPORT.txt Model {n}:")), "{stem}: header must quote its row");
+    }
+    // Model 4 has no number to compare with: the report says it crashed.
+    let m4 = m.rows.iter().find(|r| r.stem() == "model-4").unwrap();
+    assert_eq!((m4.reported.overall, m4.reported.note.as_deref()), (None, Some("crashed")));
 }

@@ -3,5 +3,6 @@
 pub mod compare;
 pub mod document;
 pub mod plots;
+pub mod reproduction;
 pub mod run_report;
 pub mod table;

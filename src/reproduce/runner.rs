@@ -1,0 +1,188 @@
+//! Train every row's config that is not finished yet: start it, resume it, or leave it alone,
+//! with up to `jobs` trainings at once (each a child `longtail train` process with its own log,
+//! so one crash never takes the others down and every run stays resumable on its own).
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::manifest::Row;
+use crate::run::{self, RunDir, Summary, TrainState};
+
+/// Where a row's run stands, read from its run directory alone.
+#[derive(Debug)]
+pub enum RunStatus {
+    NotStarted,
+    /// Checkpointed after `epochs_done` of `epochs` epochs; `--resume` continues it.
+    Partial {
+        epochs_done: usize,
+        epochs: usize,
+    },
+    /// Stopped by the divergence guard (or another error the trainer recorded); the message.
+    Failed(String),
+    Finished(Box<Summary>),
+}
+
+/// Read the status of the run in `dir`.
+pub fn status(dir: &Path) -> RunStatus {
+    let d = RunDir::new(dir);
+    if let Ok(s) = run::read_json::<Summary>(&d.file(run::SUMMARY_FILE)) {
+        return RunStatus::Finished(Box::new(s));
+    }
+    if let Ok(msg) = std::fs::read_to_string(d.file(run::FAILURE_FILE)) {
+        return RunStatus::Failed(msg.trim().to_string());
+    }
+    match run::read_json::<TrainState>(&d.file(run::STATE_FILE)) {
+        Ok(st) => RunStatus::Partial { epochs_done: st.epochs_done, epochs: saved_epochs(&d).unwrap_or(0) },
+        Err(_) => RunStatus::NotStarted,
+    }
+}
+
+fn saved_epochs(d: &RunDir) -> Option<usize> {
+    let text = std::fs::read_to_string(d.file(run::CONFIG_FILE)).ok()?;
+    let table: toml::Table = text.parse().ok()?;
+    table.get("train")?.get("epochs")?.as_integer().map(|e| e as usize)
+}
+
+/// How to launch the trainings.
+pub struct RunnerOptions {
+    /// The `longtail` binary to run (normally the current executable).
+    pub exe: PathBuf,
+    /// Project root: config paths in the manifest are relative to it.
+    pub root: PathBuf,
+    pub runs: PathBuf,
+    pub jobs: usize,
+    /// libtorch threads per training (default: cores / jobs on CPU).
+    pub threads: Option<usize>,
+    pub data: Option<PathBuf>,
+    pub device: Option<String>,
+    pub overrides: Vec<String>,
+    /// Resume runs the divergence guard stopped (they will usually diverge again).
+    pub retry_failed: bool,
+}
+
+/// One training to launch.
+struct Job {
+    row: Row,
+    dir: PathBuf,
+    resume: bool,
+}
+
+/// What happened to each config this call tried to train: (config stem, succeeded).
+pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, bool)>> {
+    std::fs::create_dir_all(&opts.runs).with_context(|| format!("cannot create {}", opts.runs.display()))?;
+    let mut queue = Vec::new();
+    for row in rows {
+        let dir = row.run_dir(&opts.runs);
+        match status(&dir) {
+            RunStatus::Finished(s) => eprintln!("{}: finished ({:.2} last), skipped", row.stem(), s.last.overall),
+            RunStatus::Failed(msg) if !opts.retry_failed => {
+                eprintln!("{}: stopped earlier ({msg}); skipped (--retry-failed resumes it)", row.stem())
+            }
+            RunStatus::Failed(_) => {
+                let _ = std::fs::remove_file(RunDir::new(&dir).file(run::FAILURE_FILE));
+                queue.push(Job { row: row.clone(), dir, resume: true });
+            }
+            RunStatus::Partial { .. } => queue.push(Job { row: row.clone(), dir, resume: true }),
+            RunStatus::NotStarted => {
+                // A directory with a config but no checkpoint yet (killed in the first epoch)
+                // resumes too: the trainer refuses to start over an existing run.
+                let resume = RunDir::new(&dir).exists(run::CONFIG_FILE);
+                queue.push(Job { row: row.clone(), dir, resume });
+            }
+        }
+    }
+    let jobs = opts.jobs.max(1);
+    let threads = opts.threads.or_else(|| {
+        let cpu = opts.device.as_deref().is_none_or(|d| d == "cpu" || d == "auto") && !tch::Cuda::is_available();
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        (cpu && jobs > 1).then(|| (cores / jobs).max(1))
+    });
+    let total = queue.len();
+    let mut running: Vec<(Job, Child, Instant)> = Vec::new();
+    let mut results = Vec::new();
+    let mut started = 0;
+    while !queue.is_empty() || !running.is_empty() {
+        while running.len() < jobs && !queue.is_empty() {
+            let job = queue.remove(0);
+            started += 1;
+            let child = spawn(&job, opts, threads)?;
+            eprintln!(
+                "[{started}/{total}] {} {} (log: {})",
+                if job.resume { "resuming" } else { "starting" },
+                job.row.stem(),
+                log_path(&job.dir).display()
+            );
+            running.push((job, child, Instant::now()));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let mut i = 0;
+        while i < running.len() {
+            if let Some(exit) = running[i].1.try_wait()? {
+                let (job, _, t0) = running.remove(i);
+                let minutes = t0.elapsed().as_secs_f64() / 60.0;
+                let ok = exit.success();
+                let outcome = match status(&job.dir) {
+                    RunStatus::Finished(s) => {
+                        format!("finished: best {:.2}, last {:.2}", s.best.overall, s.last.overall)
+                    }
+                    RunStatus::Failed(msg) => format!("stopped: {msg}"),
+                    RunStatus::Partial { epochs_done, epochs } => format!("exited at epoch {epochs_done}/{epochs}"),
+                    RunStatus::NotStarted => format!("exited before its first epoch ({exit})"),
+                };
+                eprintln!(
+                    "{} {outcome} after {minutes:.1} min (log: {})",
+                    job.row.stem(),
+                    log_path(&job.dir).display()
+                );
+                results.push((job.row.stem(), ok));
+            } else {
+                i += 1;
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// The log of a run sits beside its directory, so it exists before the directory does.
+pub fn log_path(dir: &Path) -> PathBuf {
+    let mut name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".log");
+    dir.with_file_name(name)
+}
+
+fn spawn(job: &Job, opts: &RunnerOptions, threads: Option<usize>) -> Result<Child> {
+    let log_file = log_path(&job.dir);
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_file)
+        .with_context(|| format!("cannot open {}", log_file.display()))?;
+    let mut cmd = Command::new(&opts.exe);
+    cmd.current_dir(&opts.root)
+        .arg("train")
+        .arg("--config")
+        .arg(&job.row.config)
+        .arg("--out")
+        .arg(std::path::absolute(&job.dir)?)
+        .arg("--plain");
+    if job.resume {
+        cmd.arg("--resume");
+    }
+    if let Some(t) = threads {
+        cmd.arg("--threads").arg(t.to_string());
+    }
+    if let Some(d) = &opts.data {
+        cmd.arg("--data").arg(std::path::absolute(d)?);
+    }
+    if let Some(d) = &opts.device {
+        cmd.arg("--device").arg(d);
+    }
+    for o in &opts.overrides {
+        cmd.arg("--set").arg(o);
+    }
+    cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    cmd.spawn().with_context(|| format!("cannot start {}", opts.exe.display()))
+}
