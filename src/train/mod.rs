@@ -2,4 +2,5 @@
 pub mod checkpoint;
 pub mod schedule;
 pub mod sgd;
+pub mod step;
 pub mod trainer;

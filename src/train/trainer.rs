@@ -15,11 +15,12 @@ use crate::data::subset::long_tailed_indices;
 use crate::eval::early_exit::{early_exit_at, exit_scores, SWEEP};
 use crate::eval::evaluate::{predict, TestSet};
 use crate::eval::metrics::{evaluate_predictions, fmt_group, Accuracy, Evaluation};
-use crate::loss::{Criterion, Targets};
-use crate::model::{channels_last, Network};
+use crate::loss::Criterion;
+use crate::model::Network;
 use crate::run::{self, EpochRecord, EpochScore, GroupsInfo, RunDir, RunMeta, Summary, TrainState};
 use crate::train::checkpoint;
 use crate::train::sgd::Sgd;
+use crate::train::step;
 
 /// How to run a training, beyond the config itself.
 pub struct TrainOptions {
@@ -266,50 +267,24 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         pb.set_prefix(format!("epoch {}/{} (run ETA {run_eta})", epoch + 1, t.epochs));
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0.0f64, 0usize);
         for (i, batch) in loader.by_ref().enumerate() {
-            let step = i + 1;
-            let n = batch.len() as i64;
-            let xs = Tensor::from_slice(&batch.images).view([n, 3, 32, 32]).to_device(device);
-            let xs = if t.channels_last { channels_last(&xs) } else { xs };
-            let ys = Tensor::from_slice(&batch.labels).to_device(device);
-            let targets = match &batch.mix {
-                Some(m) => Targets::mixed(ys, Tensor::from_slice(&m.partner_labels).to_device(device), m.lambda),
-                None => Targets::plain(ys),
-            };
-            let out = s.net.forward(&xs, true);
-            let loss = criterion.batch_loss(&s.net, &out, &targets, epoch);
-            let loss_value = loss.total.double_value(&[]);
-            // The divergence guard: stop before a non-finite loss or gradient reaches the weights,
-            // and leave the message in the run directory for `reproduce` and for people.
-            let diverged = |what: String| {
+            let n = batch.len();
+            let (xs, targets) = step::to_device(&batch, device, t.channels_last);
+            let out = step::sgd_step(&s.net, &mut s.opt, &criterion, &xs, &targets, epoch, lr).map_err(|what| {
+                // The divergence guard stopped the step: leave the message in the run directory
+                // for `reproduce` and for people.
                 let msg = format!(
-                    "training diverged at epoch {}, step {step}: {what}; the run stopped before this step \
+                    "training diverged at epoch {}, step {}: {what}; the run stopped before this step \
                      changed any weight, and the last good checkpoint ({}) is intact",
                     epoch + 1,
+                    i + 1,
                     dir.file(&ckpt_name(epochs_done)).display()
                 );
                 let _ = run::atomic_write(&dir.file(run::FAILURE_FILE), format!("{msg}\n").as_bytes());
                 anyhow::anyhow!(msg)
-            };
-            if !loss_value.is_finite() {
-                let terms = loss.non_finite_terms();
-                return Err(diverged(format!("the loss is {loss_value} (non-finite terms: {})", terms.join(", "))));
-            }
-            s.opt.zero_grad();
-            loss.total.backward();
-            if let Some(param) = s.opt.non_finite_gradient() {
-                return Err(diverged(format!(
-                    "the gradient of {param} is not finite (loss {loss_value:.4}, terms: {})",
-                    loss.terms
-                        .iter()
-                        .map(|(n, t)| format!("{n} = {:.4}", t.double_value(&[])))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-            s.opt.step(lr);
-            loss_sum += loss_value * n as f64;
-            correct += targets.correct(&out.logits);
-            seen += n as usize;
+            })?;
+            loss_sum += out.loss * n as f64;
+            correct += out.correct;
+            seen += n;
             let ips = seen as f64 / started.elapsed().as_secs_f64();
             pb.set_message(format!(
                 "loss {:.3} · lr {lr:.2e} · {ips:.0} img/s · last test {}",

@@ -1,0 +1,55 @@
+//! One SGD step on one batch: the unit the trainer repeats and `longtail bench` times, so the
+//! benchmark measures exactly the code that trains.
+use tch::{Device, Tensor};
+
+use crate::data::loader::Batch;
+use crate::loss::{Criterion, Targets};
+use crate::model::{channels_last, Network};
+use crate::train::sgd::Sgd;
+
+/// A batch moved to the training device: images (NHWC strides when `nhwc`) and targets.
+pub fn to_device(batch: &Batch, device: Device, nhwc: bool) -> (Tensor, Targets) {
+    let n = batch.len() as i64;
+    let xs = Tensor::from_slice(&batch.images).view([n, 3, 32, 32]).to_device(device);
+    let xs = if nhwc { channels_last(&xs) } else { xs };
+    let ys = Tensor::from_slice(&batch.labels).to_device(device);
+    let targets = match &batch.mix {
+        Some(m) => Targets::mixed(ys, Tensor::from_slice(&m.partner_labels).to_device(device), m.lambda),
+        None => Targets::plain(ys),
+    };
+    (xs, targets)
+}
+
+/// What one step measured.
+pub struct StepOutput {
+    pub loss: f64,
+    /// Correct training predictions (λ-weighted under Mixup).
+    pub correct: f64,
+}
+
+/// Forward, loss, backward and SGD update. A non-finite loss or gradient returns `Err` with what
+/// went wrong (the term or the parameter) before any weight changes: the divergence guard.
+pub fn sgd_step(
+    net: &Network,
+    opt: &mut Sgd,
+    criterion: &Criterion,
+    xs: &Tensor,
+    targets: &Targets,
+    epoch: usize,
+    lr: f64,
+) -> Result<StepOutput, String> {
+    let out = net.forward(xs, true);
+    let loss = criterion.batch_loss(net, &out, targets, epoch);
+    let value = loss.total.double_value(&[]);
+    if !value.is_finite() {
+        return Err(format!("the loss is {value} (non-finite terms: {})", loss.non_finite_terms().join(", ")));
+    }
+    opt.zero_grad();
+    loss.total.backward();
+    if let Some(param) = opt.non_finite_gradient() {
+        let terms: Vec<String> = loss.terms.iter().map(|(n, t)| format!("{n} = {:.4}", t.double_value(&[]))).collect();
+        return Err(format!("the gradient of {param} is not finite (loss {value:.4}, terms: {})", terms.join(", ")));
+    }
+    opt.step(lr);
+    Ok(StepOutput { loss: value, correct: targets.correct(&out.logits) })
+}
