@@ -42,6 +42,10 @@ enum Command {
         /// Runs with exits: sweep early-exit inference over these thresholds, e.g. 0.5,0.7,0.9.
         #[arg(long, value_delimiter = ',')]
         exit_threshold: Vec<f64>,
+        /// Runs with exits: also time early-exit inference that really stops against the plain
+        /// network, at batch 1 (first 1,000 test images) and batch 256 (all), at the first τ.
+        #[arg(long)]
+        timing: bool,
     },
     /// Copy a finished run's summary to results/<name>.json (the evidence behind a number).
     Publish {
@@ -76,6 +80,9 @@ enum Command {
         #[command(subcommand)]
         command: ReproduceCommand,
     },
+    /// Images per second of a training step, the real training pipeline and inference (JSON on
+    /// stdout); bench/run.sh runs it beside PyTorch and reports the ratio.
+    Bench(BenchArgs),
     /// Dataset tools.
     Data {
         #[command(subcommand)]
@@ -111,6 +118,30 @@ struct TrainArgs {
     /// libtorch threads for this invocation (not saved in the config, so --resume may change it).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// libtorch threads (default: libtorch's choice, one per physical core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    /// Timed steps of the synthetic training step.
+    #[arg(long, default_value_t = 40)]
+    steps: usize,
+    /// Timed steps of the real training pipeline (loader + augmentation + step).
+    #[arg(long, default_value_t = 60)]
+    pipeline_steps: usize,
+    #[arg(long, default_value_t = 500)]
+    eval_batch: usize,
+    /// Data worker threads of the pipeline measurement.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    #[arg(long)]
+    data: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -212,6 +243,24 @@ fn shell_command() -> String {
         .map(|a| if a.contains(char::is_whitespace) || a.is_empty() { format!("'{a}'") } else { a })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+fn run_bench(a: BenchArgs) -> Result<()> {
+    if a.threads > 0 {
+        tch::set_num_threads(a.threads as i32);
+    }
+    let opts = longtail::bench::BenchOptions {
+        device: trainer::resolve_device(&a.device)?,
+        batch: a.batch,
+        steps: a.steps,
+        pipeline_steps: a.pipeline_steps,
+        eval_batch: a.eval_batch,
+        workers: a.workers,
+        data_dir: a.data,
+    };
+    let result = longtail::bench::run(&opts)?;
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
 }
 
 fn run_reproduce(args: ReproduceArgs) -> Result<()> {
@@ -321,7 +370,7 @@ fn early_exit_table(rows: &[longtail::eval::early_exit::EarlyExit]) -> String {
     s
 }
 
-fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str, thresholds: &[f64]) -> Result<()> {
+fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str, thresholds: &[f64], timing: bool) -> Result<()> {
     let dir = RunDir::new(run_dir);
     let cfg_path = dir.file(run::CONFIG_FILE);
     let cfg = config::load(&cfg_path, &[])?;
@@ -385,8 +434,26 @@ fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str, thresholds: &[
             })
             .collect();
         println!("\nEarly-exit inference ({weights} weights):\n{}", early_exit_table(&rows));
-    } else if !thresholds.is_empty() {
-        bail!("--exit-threshold: this run's model has no early exits");
+        if timing {
+            println!("Wall clock, early exits that stop vs the same network without exits (τ = {}):", taus[0]);
+            println!("| batch | images | full depth (s) | early exit (s) | speedup | early-exit accuracy |");
+            println!("|---:|---:|---:|---:|---:|---:|");
+            for (batch, images) in [(1, 1000), (256, test.len())] {
+                let t =
+                    longtail::eval::early_exit::time_early_exit(&net, &test, batch, images, taus[0], cfg.loss.scale);
+                println!(
+                    "| {} | {} | {:.2} | {:.2} | {:.2}× | {:.2} |",
+                    t.batch,
+                    t.images,
+                    t.full_depth_seconds,
+                    t.early_exit_seconds,
+                    t.speedup(),
+                    t.early_exit_accuracy
+                );
+            }
+        }
+    } else if !thresholds.is_empty() || timing {
+        bail!("--exit-threshold / --timing: this run's model has no early exits");
     }
     Ok(())
 }
@@ -464,7 +531,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => run_train(args),
-        Command::Eval { run_dir, data, weights, exit_threshold } => run_eval(&run_dir, data, &weights, &exit_threshold),
+        Command::Eval { run_dir, data, weights, exit_threshold, timing } => {
+            run_eval(&run_dir, data, &weights, &exit_threshold, timing)
+        }
         Command::Publish { run_dir, name, results, force } => run_publish(&run_dir, name, &results, force),
         Command::Report { run_dirs } => run_dirs.iter().try_for_each(|d| {
             let md = longtail::report::run_report::write(d)?;
@@ -476,6 +545,7 @@ fn main() -> ExitCode {
             longtail::report::compare::compare(&dirs, by.as_deref(), &png).map(|md| print!("{md}"))
         }
         Command::Reproduce { command: ReproduceCommand::Report(args) } => run_reproduce(args),
+        Command::Bench(args) => run_bench(args),
         Command::Data { command } => run_data(command),
     };
     match result {

@@ -110,6 +110,56 @@ pub fn early_exit_at(
     }
 }
 
+/// Wall-clock of full-depth versus early-exit inference at one batch size.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExitTiming {
+    pub batch: usize,
+    pub images: usize,
+    pub tau: f64,
+    /// Seconds for `images` images without the exit heads (the plain network).
+    pub full_depth_seconds: f64,
+    /// Seconds with early exits that really stop (`Network::early_exit_predict`).
+    pub early_exit_seconds: f64,
+    /// Accuracy of the early-exit predictions (equal to the simulated one up to float noise).
+    pub early_exit_accuracy: f64,
+}
+
+impl ExitTiming {
+    pub fn speedup(&self) -> f64 {
+        self.full_depth_seconds / self.early_exit_seconds
+    }
+}
+
+/// Time both ways of answering over the first `images` test images in batches of `batch`
+/// (one untimed warm-up batch each).
+pub fn time_early_exit(net: &Network, test: &TestSet, batch: usize, images: usize, tau: f64, scale: f64) -> ExitTiming {
+    let _guard = tch::no_grad_guard();
+    let n = images.min(test.len()) as i64;
+    let chunks = || (0..n).step_by(batch).map(move |s| (s, (batch as i64).min(n - s)));
+    let _ = net.forward_full_depth(&test.images.narrow(0, 0, batch.min(n as usize) as i64)).int64_value(&[0, 0]);
+    let t0 = std::time::Instant::now();
+    for (s, len) in chunks() {
+        // Reading one value forces the computation on asynchronous devices too.
+        let _ = net.forward_full_depth(&test.images.narrow(0, s, len)).argmax(-1, false).int64_value(&[0]);
+    }
+    let full_depth_seconds = t0.elapsed().as_secs_f64();
+    let _ = net.early_exit_predict(&test.images.narrow(0, 0, batch.min(n as usize) as i64), tau, scale);
+    let t0 = std::time::Instant::now();
+    let mut correct = 0usize;
+    for (s, len) in chunks() {
+        let (preds, _) = net.early_exit_predict(&test.images.narrow(0, s, len), tau, scale);
+        correct += preds.iter().zip(&test.labels[s as usize..(s + len) as usize]).filter(|(p, y)| p == y).count();
+    }
+    ExitTiming {
+        batch,
+        images: n as usize,
+        tau,
+        full_depth_seconds,
+        early_exit_seconds: t0.elapsed().as_secs_f64(),
+        early_exit_accuracy: 100.0 * correct as f64 / n.max(1) as f64,
+    }
+}
+
 /// Thresholds swept for every run with exits (the accuracy-vs-MACs curve).
 pub const SWEEP: [f64; 8] = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99];
 

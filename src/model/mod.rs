@@ -194,14 +194,73 @@ impl Network {
             })
             .collect();
         let (logits, branches) = match &self.head {
-            Head::Linear(fc) => (fc.forward(&global_avg_pool(&stages[2])), None),
-            Head::Cosine(fc) => (fc.forward(&global_avg_pool(&stages[2])), None),
             Head::Reslt(h) => {
                 let b = h.forward(&stages[2], train);
                 (b.sum_dim_intlist(0, false, tch::Kind::Float), Some(b))
             }
+            _ => (self.final_logits(&stages[2], train), None),
         };
         ModelOutput { logits, branches, exits }
+    }
+
+    /// Final logits `[B, C]` from the last stage (fused for ResLT heads).
+    fn final_logits(&self, h: &Tensor, train: bool) -> Tensor {
+        match &self.head {
+            Head::Linear(fc) => fc.forward(&global_avg_pool(h)),
+            Head::Cosine(fc) => fc.forward(&global_avg_pool(h)),
+            Head::Reslt(r) => r.forward(h, train).sum_dim_intlist(0, false, tch::Kind::Float),
+        }
+    }
+
+    /// Full-depth inference that skips the exit heads: what the same network costs without exits
+    /// (the baseline of the early-exit timing).
+    pub fn forward_full_depth(&self, xs: &Tensor) -> Tensor {
+        let mut h = self.backbone.forward_stem(xs, false);
+        for k in 0..3 {
+            h = self.backbone.forward_stage(k, &h, false);
+        }
+        self.final_logits(&h, false)
+    }
+
+    /// Early-exit inference that really stops (SPEC §9.5): after each exit, the images whose
+    /// confidence reaches `tau` are answered and dropped from the batch, and only the rest run
+    /// on. Returns the prediction and the exit index of every image, in input order.
+    pub fn early_exit_predict(&self, xs: &Tensor, tau: f64, scale: f64) -> (Vec<i64>, Vec<usize>) {
+        let _guard = tch::no_grad_guard();
+        let n = xs.size()[0] as usize;
+        let (mut preds, mut exits) = (vec![0i64; n], vec![self.exits.len(); n]);
+        let mut remaining: Vec<i64> = (0..n as i64).collect();
+        let mut h = self.backbone.forward_stem(xs, false);
+        for k in 0..3 {
+            h = self.backbone.forward_stage(k, &h, false);
+            let Some(exit) = self.exits.get(k).filter(|_| k < 2) else { continue };
+            let (logits, _) = exit.forward(&h, false);
+            let logits = if exit.is_cosine() { logits * scale } else { logits };
+            let (conf, arg) = logits.softmax(-1, tch::Kind::Float).max_dim(-1, false);
+            let conf = Vec::<f32>::try_from(conf.to_device(tch::Device::Cpu)).expect("f32 confidences");
+            let arg = Vec::<i64>::try_from(arg.to_device(tch::Device::Cpu)).expect("i64 predictions");
+            let mut stay = Vec::with_capacity(remaining.len());
+            for (j, &i) in remaining.iter().enumerate() {
+                if conf[j] as f64 >= tau {
+                    (preds[i as usize], exits[i as usize]) = (arg[j], k);
+                } else {
+                    stay.push(j as i64);
+                }
+            }
+            if stay.is_empty() {
+                return (preds, exits);
+            }
+            if stay.len() < remaining.len() {
+                h = h.index_select(0, &Tensor::from_slice(&stay).to_device(h.device()));
+                remaining = stay.iter().map(|&j| remaining[j as usize]).collect();
+            }
+        }
+        let logits = self.final_logits(&h, false);
+        let arg = Vec::<i64>::try_from(logits.argmax(-1, false).to_device(tch::Device::Cpu)).expect("i64");
+        for (j, &i) in remaining.iter().enumerate() {
+            preds[i as usize] = arg[j];
+        }
+        (preds, exits)
     }
 
     pub fn has_exits(&self) -> bool {
@@ -320,6 +379,44 @@ mod tests {
         let out = net.forward(&Tensor::zeros([2, 3, 32, 32], (Kind::Float, Device::Cpu)), true);
         assert_eq!(out.exits.len(), 2);
         assert_eq!(net.prediction_logits(&out, 30.0).len(), 3);
+    }
+
+    #[test]
+    fn early_exit_inference_that_stops_matches_the_simulated_one() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(Device::Cpu);
+        // Cosine exits at scale 30 spread the confidences of an untrained network widely.
+        let cfg = ModelConfig { exits: Some(ExitsConfig::default()), ..Default::default() };
+        let net = Network::new(&vs.root(), &cfg, 10).unwrap();
+        let xs = Tensor::randn([64, 3, 32, 32], (Kind::Float, Device::Cpu)) * 3.0;
+        let out = net.forward(&xs, false);
+        let confs: Vec<Vec<f32>> = net
+            .prediction_logits(&out, 30.0)
+            .iter()
+            .map(|z| Vec::try_from(z.softmax(-1, Kind::Float).max_dim(-1, false).0).unwrap())
+            .collect();
+        // A threshold inside exit 1's confidences, so some images leave there and the rest run on
+        // as a smaller batch.
+        let mut all: Vec<f32> = confs[0].clone();
+        all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        // Take it in the widest gap of the middle half, so float noise between two forward passes
+        // cannot move an image across it.
+        let (q1, q3) = (all.len() / 4, 3 * all.len() / 4);
+        let gap = (q1..q3).max_by(|&a, &b| (all[a + 1] - all[a]).partial_cmp(&(all[b + 1] - all[b])).unwrap()).unwrap();
+        let tau = (all[gap] as f64 + all[gap + 1] as f64) / 2.0;
+        let (preds, taken) = net.early_exit_predict(&xs, tau, 30.0);
+        let argmax: Vec<Vec<i64>> =
+            net.prediction_logits(&out, 30.0).iter().map(|z| Vec::try_from(z.argmax(-1, false)).unwrap()).collect();
+        let mut counts = [0; 3];
+        for i in 0..64 {
+            let want = (0..2).find(|&k| confs[k][i] as f64 >= tau).unwrap_or(2);
+            assert_eq!(taken[i], want, "image {i}");
+            assert_eq!(preds[i], argmax[want][i], "image {i}");
+            counts[want] += 1;
+        }
+        assert!(counts[0] > 0 && counts[0] < 64, "some, not all, leave at exit 1: {counts:?}");
+        let full = net.forward_full_depth(&xs);
+        assert!((full - &out.logits).abs().max().double_value(&[]) < 1e-4);
     }
 
     #[test]

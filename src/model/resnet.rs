@@ -125,14 +125,26 @@ impl ResNet {
         ResNet { stem, stem_bn, stages, spec }
     }
 
+    /// The stem: conv → BN → ReLU.
+    pub fn forward_stem(&self, xs: &Tensor, train: bool) -> Tensor {
+        xs.apply(&self.stem).apply_t(&self.stem_bn, train).relu()
+    }
+
+    /// Stage `k` (0-based) on the output of the stem or of stage k−1.
+    pub fn forward_stage(&self, k: usize, h: &Tensor, train: bool) -> Tensor {
+        let mut h = h.shallow_clone();
+        for block in &self.stages[k] {
+            h = block.forward_t(&h, train);
+        }
+        h
+    }
+
     /// Stage outputs: `[B, w0, 32, 32]`, `[B, w1, 16, 16]`, `[B, w2, 8, 8]`.
     pub fn forward_stages(&self, xs: &Tensor, train: bool) -> Vec<Tensor> {
-        let mut h = xs.apply(&self.stem).apply_t(&self.stem_bn, train).relu();
+        let mut h = self.forward_stem(xs, train);
         let mut outs = Vec::with_capacity(3);
-        for stage in &self.stages {
-            for block in stage {
-                h = block.forward_t(&h, train);
-            }
+        for k in 0..self.stages.len() {
+            h = self.forward_stage(k, &h, train);
             outs.push(h.shallow_clone());
         }
         outs
