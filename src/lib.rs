@@ -3,6 +3,7 @@
 //! The module layout is the pipeline: `data` → `model` → `loss` → `train` → `eval` → `report`,
 //! with `config` (what to run), `run` (where its results live) and `reproduce` (the report's
 //! whole table: which configs, which runs) beside them.
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod eval;
