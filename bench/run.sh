@@ -23,9 +23,13 @@ done
 [ -f "$DATA/data_batch_1.bin" ] || { echo "bench/run.sh: CIFAR-10 not found at $DATA (use --data)" >&2; exit 2; }
 bench/setup.sh
 cargo build --release --quiet
-load=$(cut -d' ' -f1 /proc/loadavg)
-if awk "BEGIN{exit !($load > 0.5)}"; then
-  echo "bench/run.sh: warning: load average is $load; another process is using the CPU and the numbers will be noisy" >&2
+# How busy the CPU is right before we start, from /proc/stat over 2 s (the load average lags by
+# a minute and would blame a process that has already stopped).
+cpu_ticks() { awk '/^cpu /{idle=$5+$6; total=0; for(i=2;i<=NF;i++) total+=$i; print idle, total}' /proc/stat; }
+read -r idle0 total0 < <(cpu_ticks); sleep 2; read -r idle1 total1 < <(cpu_ticks)
+busy=$(awk -v i="$((idle1-idle0))" -v t="$((total1-total0))" 'BEGIN{printf "%.0f", t>0 ? 100*(1-i/t) : 0}')
+if [ "$busy" -gt 10 ]; then
+  echo "bench/run.sh: warning: the CPU was ${busy}% busy before the start; another process is using it and the numbers will be noisy" >&2
 fi
 out=$(mktemp -d)
 for rep in $(seq "$REPS"); do
@@ -33,7 +37,7 @@ for rep in $(seq "$REPS"); do
   target/release/longtail bench --threads "$THREADS" --data "$DATA" >> "$out/longtail.jsonl"
   bench/.venv/bin/python bench/torch_bench.py --threads "$THREADS" --data "$DATA" >> "$out/pytorch.jsonl"
 done
-args=(--longtail "$out/longtail.jsonl" --pytorch "$out/pytorch.jsonl" --threads "$THREADS" --load "$load"
+args=(--longtail "$out/longtail.jsonl" --pytorch "$out/pytorch.jsonl" --threads "$THREADS" --busy "$busy"
       --commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo '+dirty')")
 if [ "$RECORD" = 1 ]; then args+=(--record bench/RESULTS.md); fi
 python3 bench/summarise.py "${args[@]}"

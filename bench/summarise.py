@@ -30,7 +30,7 @@ def main():
     ap.add_argument("--longtail", required=True)
     ap.add_argument("--pytorch", required=True)
     ap.add_argument("--threads", required=True)
-    ap.add_argument("--load", default="?")
+    ap.add_argument("--busy", default="?", help="CPU busy %% measured just before the start")
     ap.add_argument("--commit", default="?")
     ap.add_argument("--record")
     a = ap.parse_args()
@@ -39,7 +39,7 @@ def main():
     lines = [
         f"### {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC · commit {a.commit}",
         "",
-        f"{cpu_name()}, {a.threads} threads, load average {a.load} at start; {ours[0]['engine']} vs "
+        f"{cpu_name()}, {a.threads} threads, CPU {a.busy} % busy with other work just before the start; {ours[0]['engine']} vs "
         f"{theirs[0]['engine']}; median of {len(ours)} interleaved repetitions; images/s, batch 128 "
         "(inference 500). longtail trains channels-last by default; PyTorch is shown in both layouts "
         "and the ratio is against its faster one.",
@@ -52,6 +52,10 @@ def main():
         tn, tl = med(theirs, f"{k}_nchw"), med(theirs, f"{k}_channels_last")
         best = max(tn, tl)
         lines.append(f"| {k.replace('_', ' ')} | {ol:.0f} | {on:.0f} | {tn:.0f} | {tl:.0f} | **{ol / best:.2f}×** |")
+    bf16 = [r["train_step_channels_last_bf16_autocast"] for r in theirs if "train_step_channels_last_bf16_autocast" in r]
+    if bf16:
+        b, f = statistics.median(bf16), med(theirs, "train_step_channels_last")
+        lines += ["", f"PyTorch's bf16 autocast training step (channels-last): {b:.0f} img/s, {b / f:.2f}× its fp32 step."]
     text = "\n".join(lines) + "\n"
     print(text)
     if a.record:

@@ -8,7 +8,8 @@ PyTorch 2.11, written the way the reference codebases (LDAM-DRW, ResLT) write th
   shuffled every epoch, `workers` loader processes.
 - inference: eval mode, no_grad, over a fixed random batch.
 
-Prints one JSON object. Both memory formats are measured (PyTorch's default NCHW and
+Also times PyTorch's bf16 autocast training step (channels-last), to see whether offering bf16
+would pay on this CPU. Prints one JSON object. Both memory formats are measured (PyTorch's default NCHW and
 channels_last), because channels_last is PyTorch's fastest CPU path here; the ratio in
 RESULTS.md is taken against the faster of the two.
 """
@@ -109,7 +110,7 @@ def fmt(model, x, channels_last):
     return model, x
 
 
-def train_step_rate(channels_last, batch, warmup, steps):
+def train_step_rate(channels_last, batch, warmup, steps, bf16=False):
     torch.manual_seed(0)
     model = ResNet32()
     x = torch.randn(batch, 3, 32, 32)
@@ -119,7 +120,8 @@ def train_step_rate(channels_last, batch, warmup, steps):
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=2e-4)
 
     def step():
-        loss = F.cross_entropy(model(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -195,6 +197,8 @@ def main():
         out[f"train_step_{tag}"] = train_step_rate(cl, a.batch, 5, a.steps)
         out[f"train_pipeline_{tag}"] = pipeline_rate(cl, a.batch, a.pipeline_steps, a.data, a.workers)
         out[f"inference_{tag}"] = inference_rate(cl, a.eval_batch, 2, max(4, a.steps // 4))
+    # Whether bf16 autocast pays on this CPU (longtail would need a C++ shim to offer it).
+    out["train_step_channels_last_bf16_autocast"] = train_step_rate(True, a.batch, 5, a.steps, bf16=True)
     print(json.dumps(out))
 
 
