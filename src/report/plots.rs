@@ -5,6 +5,7 @@ use std::sync::Once;
 
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::eval::metrics::Accuracy;
 use crate::run::EpochRecord;
@@ -482,6 +483,104 @@ pub fn bar_chart(
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(&err)?;
+    root.present().map_err(&err)?;
+    Ok(())
+}
+
+/// One row of a horizontal bar chart: its label, one value per series (None: no bar), and a
+/// note written where a missing value's bar would be (e.g. "not run", "crashed").
+pub struct HBarRow {
+    pub label: String,
+    pub values: Vec<Option<f64>>,
+    pub notes: Vec<Option<String>>,
+}
+
+/// Horizontal bars, one group per row (rows top to bottom), for tables too long for category
+/// labels on an x axis. Labels are drawn left of the axis, values at the end of each bar.
+pub fn horizontal_bars(
+    rows: &[HBarRow],
+    series: &[(&str, RGBColor)],
+    x_desc: &str,
+    title: &str,
+    path: &Path,
+) -> Result<()> {
+    register_font();
+    let err = ctx(path);
+    let n = rows.len().max(1);
+    let per_row = 14 * series.len().max(1) as u32 + 10;
+    let height = 120 + per_row * n as u32;
+    let root = BitMapBackend::new(path, (1300, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(&err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(14)
+        .x_label_area_size(40)
+        .y_label_area_size(330)
+        .build_cartesian_2d(0f64..105f64, 0f64..n as f64)
+        .map_err(&err)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
+        .x_desc(x_desc)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .light_line_style(RGBColor(238, 238, 238))
+        .draw()
+        .map_err(&err)?;
+    let slot = 0.8 / series.len().max(1) as f64;
+    // Row i occupies y ∈ [n−i−1, n−i); series j is a thin band inside it.
+    let band = |i: usize, j: usize| {
+        let top = (n - i) as f64 - 0.1 - slot * j as f64;
+        (top - slot * 0.9, top)
+    };
+    for (j, (name, color)) in series.iter().enumerate() {
+        let color = *color;
+        let bars: Vec<(usize, f64)> =
+            rows.iter().enumerate().filter_map(|(i, r)| r.values.get(j).copied().flatten().map(|v| (i, v))).collect();
+        chart
+            .draw_series(bars.iter().map(|&(i, v)| {
+                let (lo, hi) = band(i, j);
+                Rectangle::new([(0.0, lo), (v, hi)], color.filled())
+            }))
+            .map_err(&err)?
+            .label(*name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.filled()));
+        let texts: Vec<(f64, f64, String)> = rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let (lo, hi) = band(i, j);
+                let y = (lo + hi) / 2.0;
+                match (r.values.get(j).copied().flatten(), r.notes.get(j).cloned().flatten()) {
+                    (Some(v), _) => Some((v + 0.5, y, format!("{v:.1}"))),
+                    (None, Some(note)) => Some((0.5, y, note)),
+                    (None, None) => None,
+                }
+            })
+            .collect();
+        chart
+            .draw_series(texts.into_iter().map(|(x, y, t)| {
+                Text::new(
+                    t,
+                    (x, y),
+                    TextStyle::from(("sans-serif", 11).into_font()).pos(Pos::new(HPos::Left, VPos::Center)),
+                )
+            }))
+            .map_err(&err)?;
+    }
+    // Row labels, right-aligned against the y axis, in pixel coordinates of the whole image.
+    let label_style = TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Right, VPos::Center));
+    for (i, r) in rows.iter().enumerate() {
+        let (px, py) = chart.backend_coord(&(0.0, (n - i) as f64 - 0.5));
+        root.draw(&Text::new(r.label.clone(), (px - 8, py), label_style.clone())).map_err(&err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .draw()
         .map_err(&err)?;

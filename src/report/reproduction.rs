@@ -27,6 +27,9 @@ struct Line {
     cells: Vec<String>,
     chart_label: String,
     report: Option<f64>,
+    /// What the chart writes where a bar is missing.
+    report_note: Option<String>,
+    status_note: String,
     best: Option<f64>,
     last: Option<f64>,
 }
@@ -40,6 +43,7 @@ fn line(row: &Row, runs: &Path) -> Line {
     };
     let mut cells = vec![row.group.clone(), row.label.clone(), row.source.clone(), reported];
     let (mut best, mut last) = (None, None);
+    let mut status_note = String::new();
     match status(&row.run_dir(runs)) {
         RunStatus::Finished(s) => {
             best = Some(s.best.overall);
@@ -68,11 +72,18 @@ fn line(row: &Row, runs: &Path) -> Line {
             cells.extend(["—", "—", "—", "—"].map(String::from));
             cells.push(groups(rep.many, rep.medium, rep.few));
             cells.push("—".into());
+            status_note = why.clone();
             cells.push(why);
         }
     }
     cells.push(format!("`{}`", row.config.display()));
-    Line { cells, chart_label: row.label.clone(), report: rep.overall, best, last }
+    let chart_label = if row.group.starts_with("Published") || row.label.starts_with("Model") {
+        row.label.clone()
+    } else {
+        format!("{} · {}", row.group.split(" (").next().unwrap_or(&row.group), row.label)
+    };
+    let report_note = rep.overall.is_none().then(|| rep.note.clone().unwrap_or_else(|| "no number".into()));
+    Line { cells, chart_label, report: rep.overall, report_note, status_note, best, last }
 }
 
 /// File names written into the runs folder.
@@ -103,14 +114,16 @@ pub fn render(manifest: &Manifest, rows: &[Row], runs: &Path) -> Result<String> 
     .map(String::from)
     .to_vec();
     let finished = lines.iter().filter(|l| l.best.is_some()).count();
-    let cats: Vec<&str> = lines.iter().map(|l| l.chart_label.as_str()).collect();
-    let series = vec![
-        ("reported".to_string(), lines.iter().map(|l| l.report).collect()),
-        ("ours, best epoch".to_string(), lines.iter().map(|l| l.best).collect()),
-        ("ours, last epoch".to_string(), lines.iter().map(|l| l.last).collect()),
-    ];
-    let colors = [plots::OVERALL, plots::MANY, plots::MEDIUM];
-    plots::bar_chart(&cats, &series, Some(&colors), "overall test accuracy (%)", &manifest.title, &png)?;
+    let bars: Vec<plots::HBarRow> = lines
+        .iter()
+        .map(|l| plots::HBarRow {
+            label: l.chart_label.clone(),
+            values: vec![l.report, l.best, l.last],
+            notes: vec![l.report_note.clone(), Some(l.status_note.clone()), None],
+        })
+        .collect();
+    let series = [("reported", plots::OVERALL), ("ours, best epoch", plots::MANY), ("ours, last epoch", plots::MEDIUM)];
+    plots::horizontal_bars(&bars, &series, "overall test accuracy (%)", &manifest.title, &png)?;
     let blocks = [
         Block::Heading(manifest.title.clone()),
         Block::Paragraph(format!(
