@@ -132,6 +132,7 @@ fn inference_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
 
 /// Measure everything, NCHW first, then channels-last (longtail's default).
 pub fn run(o: &BenchOptions) -> Result<BenchResult> {
+    crate::train::memory::keep_freed_memory();
     let (nchw, nhwc) = (bench_config(false, o.workers)?, bench_config(true, o.workers)?);
     Ok(BenchResult {
         engine: crate::run::engine_description(),

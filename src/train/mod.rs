@@ -1,5 +1,6 @@
 //! How the network learns.
 pub mod checkpoint;
+pub mod memory;
 pub mod schedule;
 pub mod sgd;
 pub mod step;

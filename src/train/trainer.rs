@@ -173,6 +173,7 @@ pub enum Outcome {
 
 /// Train (or resume) a run to completion and write its summary.
 pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
+    crate::train::memory::keep_freed_memory();
     if let Some(t) = opts.threads.filter(|&t| t > 0).or((cfg.train.threads > 0).then_some(cfg.train.threads)) {
         tch::set_num_threads(t as i32);
     }
