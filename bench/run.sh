@@ -27,7 +27,7 @@ cargo build --release --quiet
 # a minute and would blame a process that has already stopped).
 cpu_ticks() { awk '/^cpu /{idle=$5+$6; total=0; for(i=2;i<=NF;i++) total+=$i; print idle, total}' /proc/stat; }
 read -r idle0 total0 < <(cpu_ticks); sleep 2; read -r idle1 total1 < <(cpu_ticks)
-busy=$(awk -v i="$((idle1-idle0))" -v t="$((total1-total0))" 'BEGIN{printf "%.0f", t>0 ? 100*(1-i/t) : 0}')
+busy=$(awk -v i="$((idle1-idle0))" -v t="$((total1-total0))" 'BEGIN{printf "%.0f", (t > 0 ? 100 * (1 - i / t) : 0)}')
 if [ "$busy" -gt 10 ]; then
   echo "bench/run.sh: warning: the CPU was ${busy}% busy before the start; another process is using it and the numbers will be noisy" >&2
 fi

@@ -34,6 +34,7 @@ def main():
     ap.add_argument("--commit", default="?")
     ap.add_argument("--record")
     a = ap.parse_args()
+    a.busy = a.busy or "?"
     ours, theirs = load(a.longtail), load(a.pytorch)
     med = lambda runs, k: statistics.median(r[k] for r in runs)
     lines = [
