@@ -146,6 +146,19 @@ pub struct Summary {
     pub finished_at: String,
 }
 
+impl Summary {
+    /// The last epoch's accuracy with its per-class values, as plots take it.
+    pub fn last_accuracy(&self) -> Accuracy {
+        Accuracy {
+            overall: self.last.overall,
+            many: self.last.many,
+            medium: self.last.medium,
+            few: self.last.few,
+            per_class: self.last_per_class.clone(),
+        }
+    }
+}
+
 /// The Many/Medium/Few convention used, printed with every table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupsInfo {

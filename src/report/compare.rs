@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 
 use super::document::{markdown, Block};
 use super::plots;
-use crate::eval::metrics::{fmt_group, Accuracy};
+use crate::eval::metrics::fmt_group;
 use crate::run::{self, RunDir, Summary};
 
 /// Look up a dotted key (e.g. `loss.alpha`) in a run's resolved config.
@@ -49,16 +49,7 @@ pub fn compare(run_dirs: &[&Path], by: Option<&str>, png: &Path) -> Result<Strin
             format!("{:.1}", s.wall_seconds / 60.0),
         ]);
         rows.push(row);
-        series.push((
-            label,
-            Accuracy {
-                overall: s.last.overall,
-                many: s.last.many,
-                medium: s.last.medium,
-                few: s.last.few,
-                per_class: s.last_per_class.clone(),
-            },
-        ));
+        series.push((label, s.last_accuracy()));
     }
     let mut head = vec!["run".to_string()];
     if let Some(k) = by {

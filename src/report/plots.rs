@@ -33,6 +33,21 @@ pub const FEW: RGBColor = RGBColor(214, 39, 40);
 pub const OVERALL: RGBColor = RGBColor(40, 40, 40);
 const BAND: [RGBColor; 3] = [MANY, MEDIUM, FEW];
 
+/// The legend box every chart uses, at `pos`.
+fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    pos: SeriesLabelPosition,
+    path: &Path,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(pos)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow!("cannot draw {}: {e:?}", path.display()))
+}
+
 /// A curve of the accuracy chart: name, colour and how to read it from an evaluation.
 type Series = (&'static str, RGBColor, fn(&Accuracy) -> Option<f64>);
 
@@ -88,12 +103,7 @@ pub fn training_curves(records: &[EpochRecord], best_epoch: Option<usize>, title
             .label(format!("best epoch ({})", b as usize))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey));
     }
-    acc.configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(&err)?;
+    legend(&mut acc, SeriesLabelPosition::LowerRight, path)?;
 
     let losses: Vec<(f64, f64)> =
         records.iter().filter(|r| r.train_loss > 0.0).map(|r| (r.epoch as f64, r.train_loss)).collect();
@@ -139,12 +149,7 @@ pub fn training_curves(records: &[EpochRecord], best_epoch: Option<usize>, title
         loss.draw_series(DashedLineSeries::new(vec![(b, lo), (b, hi)], 6, 4, RGBColor(120, 120, 120).stroke_width(1)))
             .map_err(&err)?;
     }
-    loss.configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(&err)?;
+    legend(&mut loss, SeriesLabelPosition::UpperRight, path)?;
     root.present().map_err(&err)?;
     Ok(())
 }
@@ -249,13 +254,7 @@ pub fn per_class(
         .label("training images (line, right, log)")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
     chart.draw_secondary_series(counts.iter().map(|&p| Circle::new(p, 3, BLACK.filled()))).map_err(&err)?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(&err)?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, path)?;
     root.present().map_err(&err)?;
     Ok(())
 }
@@ -405,13 +404,7 @@ pub fn accuracy_vs_macs(points: &[(f64, f64, f64)], full_depth: (f64, f64), titl
         .map_err(&err)?
         .label("no exits (full depth, plain network MACs)")
         .legend(|(x, y)| TriangleMarker::new((x + 8, y), 6, FEW.filled()));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(&err)?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight, path)?;
     root.present().map_err(&err)?;
     Ok(())
 }
@@ -479,13 +472,7 @@ pub fn bar_chart(
                 .map_err(&err)?;
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(&err)?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight, path)?;
     root.present().map_err(&err)?;
     Ok(())
 }
@@ -577,13 +564,7 @@ pub fn horizontal_bars(
         let (px, py) = chart.backend_coord(&(0.0, (n - i) as f64 - 0.5));
         root.draw(&Text::new(r.label.clone(), (px - 8, py), label_style.clone())).map_err(&err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(&err)?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight, path)?;
     root.present().map_err(&err)?;
     Ok(())
 }

@@ -129,16 +129,7 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
             .zip(bs)
             .map(|(n, a)| (n.to_string(), a.clone()))
             .collect();
-        series.push((
-            "fused".into(),
-            Accuracy {
-                overall: summary.last.overall,
-                many: summary.last.many,
-                medium: summary.last.medium,
-                few: summary.last.few,
-                per_class: summary.last_per_class.clone(),
-            },
-        ));
+        series.push(("fused".into(), summary.last_accuracy()));
         plots::grouped_bars(&series, &format!("{title} — ResLT branches alone and fused"), &dir.file(BRANCHES_PNG))?;
         blocks.push(Block::Heading("ResLT branches".into()));
         blocks.push(Block::Image("Each branch alone and the fused prediction, per group".into(), BRANCHES_PNG.into()));

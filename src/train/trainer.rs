@@ -162,6 +162,22 @@ fn format_duration(secs: f64) -> String {
     }
 }
 
+/// Evaluate the fused prediction and, for ResLT heads, each branch alone.
+fn evaluate(
+    net: &Network,
+    test: &TestSet,
+    batch_size: usize,
+    num_classes: usize,
+    groups: &[usize],
+) -> (Evaluation, Option<Vec<Accuracy>>) {
+    let preds = predict(net, test, batch_size);
+    let branches = preds
+        .branches
+        .as_ref()
+        .map(|bs| bs.iter().map(|p| evaluate_predictions(p, &test.labels, num_classes, groups).accuracy).collect());
+    (evaluate_predictions(&preds.fused, &test.labels, num_classes, groups), branches)
+}
+
 /// How a call to [`train`] ended.
 pub enum Outcome {
     Finished(Box<Summary>),
@@ -302,11 +318,8 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
 
         let mut test_branches: Option<Vec<Accuracy>> = None;
         let test_acc = if cfg.eval_at(epoch) {
-            let preds = predict(&s.net, &test, cfg.eval.batch_size);
-            let ev = evaluate_predictions(&preds.fused, &test.labels, num_classes, &groups);
-            test_branches = preds.branches.as_ref().map(|bs| {
-                bs.iter().map(|p| evaluate_predictions(p, &test.labels, num_classes, &groups).accuracy).collect()
-            });
+            let (ev, branches) = evaluate(&s.net, &test, cfg.eval.batch_size, num_classes, &groups);
+            test_branches = branches;
             let score = EpochScore::new(epoch + 1, &ev.accuracy);
             if best.as_ref().is_none_or(|b| score.overall > b.overall) {
                 best = Some(score.clone());
@@ -378,11 +391,9 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
     let ev = match last_eval {
         Some(ev) => ev,
         None => {
-            let preds = predict(&s.net, &test, cfg.eval.batch_size);
-            last_branches = preds.branches.as_ref().map(|bs| {
-                bs.iter().map(|p| evaluate_predictions(p, &test.labels, num_classes, &groups).accuracy).collect()
-            });
-            evaluate_predictions(&preds.fused, &test.labels, num_classes, &groups)
+            let (ev, branches) = evaluate(&s.net, &test, cfg.eval.batch_size, num_classes, &groups);
+            last_branches = branches;
+            ev
         }
     };
     let (early_exit, early_exit_sweep) = if s.net.has_exits() {
