@@ -215,6 +215,20 @@ enum DataCommand {
         #[arg(long)]
         md5: Option<String>,
     },
+    /// Pack a long-tailed training subset and the test set into a folder to carry to another
+    /// machine; point `--data` at it there (it checks ρ and the subset seed against the config).
+    Pack {
+        #[arg(long)]
+        rho: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u32,
+        #[arg(long, default_value = "cifar10")]
+        dataset: String,
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write the kept training indices of a long-tailed subset, one per line in kept order.
     Subset {
         #[arg(long)]
@@ -508,6 +522,18 @@ fn run_data(cmd: DataCommand) -> Result<()> {
             let md5 = md5.unwrap_or_else(|| official_md5.to_string());
             let out = download::download(kind, &url, &md5, &dir, true)?;
             println!("{} is in {}", kind.name(), out.display());
+        }
+        DataCommand::Pack { rho, seed, dataset, data, out } => {
+            let kind = parse_dataset(&dataset)?;
+            let dir = cifar::find_dir(kind, data.as_deref())?;
+            let card = longtail::data::pack::write(kind, &dir, rho, seed, &out)?;
+            eprintln!(
+                "packed {} images of {} (ρ={rho}, subset seed {seed}, counts {:?}) and the test set into {}",
+                card.images,
+                card.dataset,
+                card.counts,
+                out.display()
+            );
         }
         DataCommand::Subset { rho, seed, dataset, data, out } => {
             let kind = parse_dataset(&dataset)?;

@@ -91,7 +91,7 @@ impl Cifar {
     }
 
     /// Record layout: bytes before the pixels, and which of them is the label we use.
-    fn label_layout(self) -> (usize, usize) {
+    pub fn label_layout(self) -> (usize, usize) {
         match self {
             Cifar::Cifar10 => (1, 0),
             Cifar::Cifar100 => (2, 1),

@@ -4,5 +4,6 @@ pub mod cifar;
 pub mod download;
 pub mod loader;
 pub mod mt19937;
+pub mod pack;
 pub mod rng;
 pub mod subset;

@@ -11,6 +11,7 @@ use tch::{nn, Device, Tensor};
 use crate::config::Config;
 use crate::data::cifar::{self, ImageSet};
 use crate::data::loader::{batches_per_epoch, EpochLoader};
+use crate::data::pack;
 use crate::data::subset::long_tailed_indices;
 use crate::eval::early_exit::{early_exit_at, exit_scores, SWEEP};
 use crate::eval::evaluate::{predict, TestSet};
@@ -60,22 +61,30 @@ pub struct RunData {
 
 pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<RunData> {
     let kind = cfg.data.dataset;
-    let dir = cifar::find_dir(kind, data_dir)?;
-    let full = cifar::load_train(kind, &dir)?;
-    let mut kept = if cfg.data.rho > 1.0 {
-        long_tailed_indices(&full.labels, full.num_classes, cfg.data.rho, cfg.data.subset_seed)
-    } else {
-        (0..full.len()).collect()
+    let (train, dir) = match pack::find(kind, data_dir) {
+        // A packed dataset (`longtail data pack`) already holds exactly the kept images.
+        Some((dir, card)) => (pack::load_train(kind, &dir, &card, cfg.data.rho, cfg.data.subset_seed)?, dir),
+        None => {
+            let dir = cifar::find_dir(kind, data_dir)?;
+            let full = cifar::load_train(kind, &dir)?;
+            let kept = if cfg.data.rho > 1.0 {
+                long_tailed_indices(&full.labels, full.num_classes, cfg.data.rho, cfg.data.subset_seed)
+            } else {
+                (0..full.len()).collect()
+            };
+            (full.select(&kept), dir)
+        }
     };
+    let mut kept: Vec<usize> = (0..train.len()).collect();
     if let Some(cap) = cfg.data.max_per_class {
-        let mut taken = vec![0usize; full.num_classes];
+        let mut taken = vec![0usize; train.num_classes];
         kept.retain(|&i| {
-            let c = full.labels[i] as usize;
+            let c = train.labels[i] as usize;
             taken[c] += 1;
             taken[c] <= cap
         });
     }
-    let train = full.select(&kept);
+    let train = train.select(&kept);
     let mut test = cifar::load_test(kind, &dir)?;
     if let Some(n) = cfg.eval.max_test_images {
         test = test.select(&(0..n.min(test.len())).collect::<Vec<_>>());
