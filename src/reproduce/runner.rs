@@ -104,6 +104,7 @@ pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, 
     let mut running: Vec<(Job, Child, Instant)> = Vec::new();
     let mut results = Vec::new();
     let mut started = 0;
+    let (mut last_progress, mut last_report) = (String::new(), Instant::now());
     while !queue.is_empty() || !running.is_empty() {
         while running.len() < jobs && !queue.is_empty() {
             let job = queue.remove(0);
@@ -118,6 +119,22 @@ pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, 
             running.push((job, child, Instant::now()));
         }
         std::thread::sleep(Duration::from_millis(500));
+        // A progress line per minute when some run has finished an epoch since the last one.
+        if last_report.elapsed() >= Duration::from_secs(60) {
+            last_report = Instant::now();
+            let progress = running
+                .iter()
+                .map(|(job, _, _)| match status(&job.dir) {
+                    RunStatus::Partial { epochs_done, epochs } => format!("{} {epochs_done}/{epochs}", job.row.stem()),
+                    _ => format!("{} starting", job.row.stem()),
+                })
+                .collect::<Vec<_>>()
+                .join(" · ");
+            if progress != last_progress {
+                eprintln!("epochs done: {progress} ({} queued)", queue.len());
+                last_progress = progress;
+            }
+        }
         let mut i = 0;
         while i < running.len() {
             if let Some(exit) = running[i].1.try_wait()? {
