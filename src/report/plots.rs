@@ -394,10 +394,21 @@ pub fn accuracy_vs_macs(points: &[(f64, f64, f64)], full_depth: (f64, f64), titl
         .label("early exit, τ sweep")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], MANY.stroke_width(2)));
     chart.draw_series(curve.iter().map(|&p| Circle::new(p, 4, MANY.filled()))).map_err(&err)?;
+    // Thresholds that land on the same point share one label ("τ=0.5–0.99"), and labels
+    // alternate above and below the curve so neighbours do not print over each other.
+    let mut groups: Vec<(f64, f64, f64, f64)> = Vec::new(); // (τ first, τ last, MACs, accuracy)
+    for &(t, m, a) in points {
+        match groups.last_mut() {
+            Some(g) if (g.2 - m).abs() < 0.01 && (g.3 - a).abs() < 0.01 => g.1 = t,
+            _ => groups.push((t, t, m, a)),
+        }
+    }
     chart
-        .draw_series(
-            points.iter().map(|&(t, m, a)| Text::new(format!("τ={t}"), (m, a + pad_y * 0.25), ("sans-serif", 13))),
-        )
+        .draw_series(groups.iter().enumerate().map(|(i, &(t0, t1, m, a))| {
+            let text = if t0 == t1 { format!("τ={t0}") } else { format!("τ={t0}–{t1}") };
+            let dy = if i % 2 == 0 { 0.3 } else { -0.45 };
+            Text::new(text, (m, a + pad_y * dy), ("sans-serif", 13))
+        }))
         .map_err(&err)?;
     chart
         .draw_series(std::iter::once(TriangleMarker::new((full_depth.1, full_depth.0), 7, FEW.filled())))
@@ -430,7 +441,8 @@ pub fn bar_chart(
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(55)
-        .build_cartesian_2d(-0.5f64..(nc as f64 - 0.5), 0f64..105f64)
+        // Headroom above 100 keeps the legend clear of the tallest bars and their labels.
+        .build_cartesian_2d(-0.5f64..(nc as f64 - 0.5), 0f64..(100.0 + 8.0 * (n as f64 + 1.0)))
         .map_err(&err)?;
     let fmt_x = |x: &f64| {
         let i = x.round();
@@ -445,7 +457,7 @@ pub fn bar_chart(
         .x_labels(2 * nc + 1)
         .x_label_formatter(&fmt_x)
         .y_desc(y_desc)
-        .y_label_formatter(&|y| format!("{y:.0}"))
+        .y_label_formatter(&|y| if *y <= 100.0 { format!("{y:.0}") } else { String::new() })
         .light_line_style(RGBColor(238, 238, 238))
         .draw()
         .map_err(&err)?;
