@@ -24,9 +24,13 @@ fn manifest(dir: &Path) -> String {
     for (name, seed) in [("a", 0), ("b", 1)] {
         std::fs::write(dir.join(format!("{name}.toml")), TINY.replace("SEED", &seed.to_string())).unwrap();
     }
+    // c diverges at once: its learning rate is absurd.
+    let c = TINY.replace("SEED", "2").replace("epochs = 2", "epochs = 2\nlr = 1e30\nwarmup_epochs = 0");
+    std::fs::write(dir.join("c.toml"), c).unwrap();
     let text = "title = \"tiny table\"\n\
         [[row]]\ngroup = \"g\"\nlabel = \"Row A\"\nconfig = \"a.toml\"\nsource = \"test\"\nreported = { overall = 12.5 }\n\
-        [[row]]\ngroup = \"g\"\nlabel = \"Row B\"\nconfig = \"b.toml\"\nsource = \"test\"\nreported = { note = \"crashed\" }\n";
+        [[row]]\ngroup = \"g\"\nlabel = \"Row B\"\nconfig = \"b.toml\"\nsource = \"test\"\nreported = { note = \"crashed\" }\n\
+        [[row]]\ngroup = \"g\"\nlabel = \"Row C\"\nconfig = \"c.toml\"\nsource = \"test\"\n";
     let path = dir.join("m.toml");
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
@@ -70,6 +74,14 @@ fn trains_what_is_missing_and_marks_the_rest() {
         assert!(runs.join(f).is_file(), "{f}");
     }
     assert!(runs.join("b.log").is_file(), "each training logs beside its run directory");
+    // c was stopped by the divergence guard: said at the end of its run, shown in the table,
+    // and skipped the next time.
+    assert!(err.contains("c stopped: training diverged") && err.contains("its log ends"), "{err}");
+    let row_c = out.lines().find(|l| l.contains("Row C")).unwrap();
+    assert!(row_c.contains("stopped: training diverged at epoch 1"), "{row_c}");
+    let (code, _, err) = with(&["--data", data.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("c: stopped earlier") && err.contains("--retry-failed"), "{err}");
 }
 
 #[test]

@@ -141,7 +141,7 @@ pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, 
                 let (job, _, t0) = running.remove(i);
                 let minutes = t0.elapsed().as_secs_f64() / 60.0;
                 let ok = exit.success();
-                let outcome = match status(&job.dir) {
+                let mut outcome = match status(&job.dir) {
                     RunStatus::Finished(s) => {
                         format!("finished: best {:.2}, last {:.2}", s.best.overall, s.last.overall)
                     }
@@ -149,6 +149,11 @@ pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, 
                     RunStatus::Partial { epochs_done, epochs } => format!("exited at epoch {epochs_done}/{epochs}"),
                     RunStatus::NotStarted => format!("exited before its first epoch ({exit})"),
                 };
+                if !ok {
+                    if let Some(line) = last_line(&log_path(&job.dir)) {
+                        outcome.push_str(&format!("; its log ends: {line}"));
+                    }
+                }
                 eprintln!(
                     "{} {outcome} after {minutes:.1} min (log: {})",
                     job.row.stem(),
@@ -161,6 +166,12 @@ pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, 
         }
     }
     Ok(results)
+}
+
+/// The last non-empty line of a log (where a failed training says why).
+fn last_line(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string())
 }
 
 /// The log of a run sits beside its directory, so it exists before the directory does.

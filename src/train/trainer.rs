@@ -225,6 +225,8 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         return Ok(Outcome::Finished(Box::new(run::read_json(&dir.file(run::SUMMARY_FILE))?)));
     }
     let meta: RunMeta = run::read_json(&dir.file(run::META_FILE))?;
+    // A divergence message describes the attempt that stopped; this attempt starts clean.
+    let _ = std::fs::remove_file(dir.file(run::FAILURE_FILE));
 
     let data = load_data(cfg, opts.data_dir.as_deref())?;
     let num_classes = data.train.num_classes;
