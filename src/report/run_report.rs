@@ -130,7 +130,11 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
             .map(|(n, a)| (n.to_string(), a.clone()))
             .collect();
         series.push(("fused".into(), summary.last_accuracy()));
-        plots::grouped_bars(&series, &format!("{title} — ResLT branches alone and fused"), &dir.file(BRANCHES_PNG))?;
+        plots::grouped_bars(
+            &series,
+            &format!("{title} — ResLT branches alone and fused, last epoch"),
+            &dir.file(BRANCHES_PNG),
+        )?;
         blocks.push(Block::Heading("ResLT branches".into()));
         blocks.push(Block::Image("Each branch alone and the fused prediction, per group".into(), BRANCHES_PNG.into()));
     }
