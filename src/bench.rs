@@ -5,15 +5,14 @@ use std::time::Instant;
 
 use anyhow::Result;
 use serde::Serialize;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use crate::config::{resolve, Config};
 use crate::data::loader::EpochLoader;
 use crate::loss::{Criterion, Targets};
-use crate::model::{channels_last, Network};
-use crate::train::sgd::Sgd;
+use crate::model::channels_last;
 use crate::train::step::{sgd_step, to_device};
-use crate::train::trainer::load_data;
+use crate::train::trainer::{build, load_data};
 
 /// What to measure.
 pub struct BenchOptions {
@@ -50,26 +49,8 @@ fn bench_config(nhwc: bool, workers: usize) -> Result<Config> {
     Ok(resolve(&text, "bench", &[])?)
 }
 
-struct Model {
-    _vs: nn::VarStore,
-    net: Network,
-    opt: Sgd,
-}
-
-fn model(cfg: &Config, device: Device) -> Result<Model> {
-    tch::manual_seed(0);
-    let vs = nn::VarStore::new(device);
-    let net = Network::new(&vs.root(), &cfg.model, 10)?;
-    if cfg.train.channels_last {
-        Network::to_channels_last(&vs);
-    }
-    let params = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
-    let opt = Sgd::new(params, 0.9, cfg.train.weight_decay, cfg.train.nesterov);
-    Ok(Model { _vs: vs, net, opt })
-}
-
 fn train_step_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
-    let mut m = model(cfg, o.device)?;
+    let mut m = build(cfg, o.device, 10)?;
     let criterion = Criterion::new(&cfg.loss, &[1; 10], o.device);
     let xs = Tensor::randn([o.batch as i64, 3, 32, 32], (Kind::Float, o.device));
     let xs = if cfg.train.channels_last { channels_last(&xs) } else { xs };
@@ -91,7 +72,7 @@ fn pipeline_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
     let data = load_data(cfg, o.data_dir.as_deref())?;
     let criterion = Criterion::new(&cfg.loss, &data.train_counts, o.device);
     let train = Arc::new(data.train);
-    let mut m = model(cfg, o.device)?;
+    let mut m = build(cfg, o.device, 10)?;
     let (mut done, mut seen, mut t0) = (0, 0, Instant::now());
     let mut epoch = 0;
     while done < o.pipeline_steps + 5 {
@@ -115,7 +96,7 @@ fn pipeline_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
 }
 
 fn inference_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
-    let m = model(cfg, o.device)?;
+    let m = build(cfg, o.device, 10)?;
     let _guard = tch::no_grad_guard();
     let xs = Tensor::randn([o.eval_batch as i64, 3, 32, 32], (Kind::Float, o.device));
     let xs = if cfg.train.channels_last { channels_last(&xs) } else { xs };

@@ -228,10 +228,7 @@ impl Config {
             _ => {}
         }
         if let Some(exits) = &self.model.exits {
-            let exit_loss = self.loss.exit_loss.unwrap_or(match self.loss.kind {
-                LossKind::Reslt => LossKind::Ce,
-                k => k,
-            });
+            let exit_loss = self.loss.exit_loss_kind();
             if exits.kind != ExitKind::Reslt {
                 let cosine = exits.classifier == ExitClassifier::Cosine;
                 if exit_loss == LossKind::Ldam && !cosine {

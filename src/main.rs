@@ -183,6 +183,19 @@ enum ReproduceCommand {
     Report(ReproduceArgs),
 }
 
+/// Which long-tailed subset, and where its release is.
+#[derive(clap::Args)]
+struct SubsetChoice {
+    #[arg(long)]
+    rho: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u32,
+    #[arg(long, default_value = "cifar10")]
+    dataset: String,
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum DataCommand {
     /// Where the dataset is and how many images each split and class has.
@@ -218,27 +231,15 @@ enum DataCommand {
     /// Pack a long-tailed training subset and the test set into a folder to carry to another
     /// machine; point `--data` at it there (it checks ρ and the subset seed against the config).
     Pack {
-        #[arg(long)]
-        rho: f64,
-        #[arg(long, default_value_t = 0)]
-        seed: u32,
-        #[arg(long, default_value = "cifar10")]
-        dataset: String,
-        #[arg(long)]
-        data: Option<PathBuf>,
+        #[command(flatten)]
+        subset: SubsetChoice,
         #[arg(long)]
         out: PathBuf,
     },
     /// Write the kept training indices of a long-tailed subset, one per line in kept order.
     Subset {
-        #[arg(long)]
-        rho: f64,
-        #[arg(long, default_value_t = 0)]
-        seed: u32,
-        #[arg(long, default_value = "cifar10")]
-        dataset: String,
-        #[arg(long)]
-        data: Option<PathBuf>,
+        #[command(flatten)]
+        subset: SubsetChoice,
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -523,7 +524,7 @@ fn run_data(cmd: DataCommand) -> Result<()> {
             let out = download::download(kind, &url, &md5, &dir, true)?;
             println!("{} is in {}", kind.name(), out.display());
         }
-        DataCommand::Pack { rho, seed, dataset, data, out } => {
+        DataCommand::Pack { subset: SubsetChoice { rho, seed, dataset, data }, out } => {
             let kind = parse_dataset(&dataset)?;
             let dir = cifar::find_dir(kind, data.as_deref())?;
             let card = longtail::data::pack::write(kind, &dir, rho, seed, &out)?;
@@ -535,7 +536,7 @@ fn run_data(cmd: DataCommand) -> Result<()> {
                 out.display()
             );
         }
-        DataCommand::Subset { rho, seed, dataset, data, out } => {
+        DataCommand::Subset { subset: SubsetChoice { rho, seed, dataset, data }, out } => {
             let kind = parse_dataset(&dataset)?;
             let dir = cifar::find_dir(kind, data.as_deref())?;
             let train = cifar::load_train(kind, &dir)?;

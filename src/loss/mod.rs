@@ -79,6 +79,15 @@ pub fn default_branch_sets(num_classes: usize) -> BranchSets {
 }
 
 impl LossConfig {
+    /// The base loss of the early exits: `exit_loss`, else the final loss (`ce` when the final
+    /// loss is ResLT, whose branches plain exits do not have).
+    pub fn exit_loss_kind(&self) -> LossKind {
+        self.exit_loss.unwrap_or(match self.kind {
+            LossKind::Reslt => LossKind::Ce,
+            k => k,
+        })
+    }
+
     pub fn branch_sets(&self, num_classes: usize) -> BranchSets {
         match self.branch_starts {
             Some([m, t]) => BranchSets { start_medium: m, start_tail: t },
@@ -138,14 +147,6 @@ impl Criterion {
         }
     }
 
-    /// The base loss of the early exits.
-    pub fn exit_loss_kind(&self) -> LossKind {
-        self.cfg.exit_loss.unwrap_or(match self.cfg.kind {
-            LossKind::Reslt => LossKind::Ce,
-            k => k,
-        })
-    }
-
     /// The training loss of one batch at `epoch`, with each term named for the divergence guard.
     /// With early exits the samples are spread over the exits by the detached exit decision
     /// (SPEC §9.4) and each exit applies its own loss to its own samples. With Mixup every term
@@ -165,7 +166,7 @@ impl Criterion {
                 (&out.logits, out.branches.as_ref(), self.cfg.kind, "final head".to_string())
             } else {
                 let e = &out.exits[k];
-                let kind = match (e.branches.is_some(), self.exit_loss_kind()) {
+                let kind = match (e.branches.is_some(), self.cfg.exit_loss_kind()) {
                     (true, LossKind::Ldam) => LossKind::Ldam,
                     (true, _) => LossKind::Reslt,
                     (false, k) => k,
@@ -204,8 +205,9 @@ impl BatchLoss {
     pub fn non_finite_terms(&self) -> Vec<String> {
         self.terms
             .iter()
-            .filter(|(_, t)| !t.double_value(&[]).is_finite())
-            .map(|(n, t)| format!("{n} = {}", t.double_value(&[])))
+            .map(|(n, t)| (n, t.double_value(&[])))
+            .filter(|(_, v)| !v.is_finite())
+            .map(|(n, v)| format!("{n} = {v}"))
             .collect()
     }
 }

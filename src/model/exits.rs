@@ -117,6 +117,17 @@ impl ExitHead {
     pub fn is_cosine(&self) -> bool {
         matches!(self.classifier, Classifier::Cosine(_))
     }
+
+    /// This exit's logits on the softmax scale its confidence is read on: a cosine classifier's
+    /// logits times `scale` (raw cosines in [−1, 1] never reach a high confidence), others as
+    /// they are.
+    pub fn prediction_logits(&self, logits: &Tensor, scale: f64) -> Tensor {
+        if self.is_cosine() {
+            logits * scale
+        } else {
+            logits.shallow_clone()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -235,7 +235,7 @@ impl Network {
             h = self.backbone.forward_stage(k, &h, false);
             let Some(exit) = self.exits.get(k).filter(|_| k < 2) else { continue };
             let (logits, _) = exit.forward(&h, false);
-            let logits = if exit.is_cosine() { logits * scale } else { logits };
+            let logits = exit.prediction_logits(&logits, scale);
             let (conf, arg) = logits.softmax(-1, tch::Kind::Float).max_dim(-1, false);
             let conf = Vec::<f32>::try_from(conf.to_device(tch::Device::Cpu)).expect("f32 confidences");
             let arg = Vec::<i64>::try_from(arg.to_device(tch::Device::Cpu)).expect("i64 predictions");
@@ -271,12 +271,8 @@ impl Network {
     /// for confidence: cosine classifiers are multiplied by `scale` (raw cosines in [−1, 1]
     /// never reach a high softmax confidence), other heads are used as they are (SPEC §9.4).
     pub fn prediction_logits(&self, out: &ModelOutput, scale: f64) -> Vec<Tensor> {
-        let mut v: Vec<Tensor> = self
-            .exits
-            .iter()
-            .zip(&out.exits)
-            .map(|(e, o)| if e.is_cosine() { &o.logits * scale } else { o.logits.shallow_clone() })
-            .collect();
+        let mut v: Vec<Tensor> =
+            self.exits.iter().zip(&out.exits).map(|(e, o)| e.prediction_logits(&o.logits, scale)).collect();
         v.push(match self.head {
             Head::Cosine(_) => &out.logits * scale,
             _ => out.logits.shallow_clone(),

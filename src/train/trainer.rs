@@ -94,13 +94,14 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<RunData> {
 }
 
 /// Everything `train` keeps between epochs.
-struct Session {
-    vs: nn::VarStore,
-    net: Network,
-    opt: Sgd,
+pub struct Session {
+    pub vs: nn::VarStore,
+    pub net: Network,
+    pub opt: Sgd,
 }
 
-fn build(cfg: &Config, device: Device, num_classes: usize) -> Result<Session> {
+/// The network (seeded, in the configured layout) and its optimiser, as a run starts them.
+pub fn build(cfg: &Config, device: Device, num_classes: usize) -> Result<Session> {
     tch::manual_seed(cfg.seed as i64);
     let vs = nn::VarStore::new(device);
     let net = Network::new(&vs.root(), &cfg.model, num_classes as i64)?;
