@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 
 fn main() {
+    println!("cargo:rustc-check-cfg=cfg(longtail_cuda_graphs)");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=LONGTAIL_CUDA");
     println!("cargo:rerun-if-changed=build.rs");
@@ -28,6 +29,45 @@ fn main() {
         if std::env::var("LONGTAIL_CUDA").as_deref() == Ok("1") {
             println!("cargo:rustc-link-search=native={}", lib.display());
             println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+            compile_cuda_graph_shim(&root);
         }
     }
+}
+
+/// CUDA graphs (`csrc/cuda_graph.cpp`, see src/train/cuda_graph.rs): compiled against the same
+/// libtorch headers, with the C++ ABI libtorch was built with. The CUDA runtime headers come from
+/// `CUDA_INCLUDE`, else from the `nvidia` wheels beside the PyPI torch package.
+fn compile_cuda_graph_shim(torch: &std::path::Path) {
+    println!("cargo:rerun-if-changed=csrc/cuda_graph.cpp");
+    println!("cargo:rerun-if-env-changed=CUDA_INCLUDE");
+    let cuda_include = std::env::var("CUDA_INCLUDE").map(PathBuf::from).ok().or_else(|| {
+        let nvidia = torch.parent()?.join("nvidia");
+        ["cu13", "cu12", "cuda_runtime"]
+            .iter()
+            .map(|d| nvidia.join(d).join("include"))
+            .find(|p| p.join("cuda_runtime_api.h").exists())
+    });
+    let Some(cuda_include) = cuda_include else {
+        panic!(
+            "LONGTAIL_CUDA=1: cuda_runtime_api.h not found beside {}; set CUDA_INCLUDE to the CUDA include directory",
+            torch.display()
+        );
+    };
+    // The C++ ABI libtorch was built with: torch-sys's variable, else the C++11 ABI that PyPI
+    // wheels use since torch 2.7 (2.11.0+cu130 reports True).
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    cc::Build::new()
+        .cpp(true)
+        .file("csrc/cuda_graph.cpp")
+        .include(torch.join("include"))
+        .include(&cuda_include)
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+        .flag("-w")
+        .compile("longtail_cuda_graph");
+    for lib in ["torch_cuda", "c10_cuda", "torch_cpu", "c10"] {
+        println!("cargo:rustc-link-lib=dylib={lib}");
+    }
+    println!("cargo:rustc-cfg=longtail_cuda_graphs");
 }

@@ -33,6 +33,7 @@ def main():
     ap.add_argument("--busy", default="?", help="CPU busy %% measured just before the start")
     ap.add_argument("--commit", default="?")
     ap.add_argument("--record")
+    ap.add_argument("--device", help="GPU name, for a measurement on a GPU (the CPU is then the host)")
     a = ap.parse_args()
     a.busy = a.busy or "?"
     ours, theirs = load(a.longtail), load(a.pytorch)
@@ -40,7 +41,9 @@ def main():
     lines = [
         f"### {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC · commit {a.commit}",
         "",
-        f"{cpu_name()}, {a.threads} threads, CPU {a.busy} % busy with other work just before the start; {ours[0]['engine']} vs "
+        (f"{a.device} (host: {cpu_name()}, {a.threads} CPU threads); " if a.device else
+         f"{cpu_name()}, {a.threads} threads, CPU {a.busy} % busy with other work just before the start; ")
+        + f"{ours[0]['engine']} vs "
         f"{theirs[0]['engine']}; median of {len(ours)} interleaved repetitions; images/s, batch 128 "
         "(inference 500). longtail trains channels-last by default; PyTorch is shown in both layouts "
         "and the ratio is against its faster one.",
@@ -53,6 +56,20 @@ def main():
         tn, tl = med(theirs, f"{k}_nchw"), med(theirs, f"{k}_channels_last")
         best = max(tn, tl)
         lines.append(f"| {k.replace('_', ' ')} | {ol:.0f} | {on:.0f} | {tn:.0f} | {tl:.0f} | **{ol / best:.2f}×** |")
+    graphed = [k for k in ("train_step", "train_pipeline") if all(f"{k}_graphed" in r for r in ours)]
+    if graphed:
+        lines += ["", "CUDA graphs (longtail, channels-last), against the same PyTorch eager column:", "",
+                  "| measurement | longtail eager | longtail CUDA graph | graph / eager | ratio longtail graph / best PyTorch |",
+                  "|---|---:|---:|---:|---:|"]
+        for k in graphed:
+            g, e = med(ours, f"{k}_graphed"), med(ours, f"{k}_channels_last")
+            best = max(med(theirs, f"{k}_nchw"), med(theirs, f"{k}_channels_last"))
+            lines.append(f"| {k.replace('_', ' ')} | {e:.0f} | {g:.0f} | {g / e:.2f}× | **{g / best:.2f}×** |")
+    checks = [r["graph_check"] for r in ours if "graph_check" in r]
+    if checks:
+        worst = max(c["max_weight_difference"] for c in checks)
+        lines += ["", f"Graph vs eager from the same weights over {checks[0]['steps']} steps: largest weight "
+                  f"difference {worst:.2e}, largest loss difference {max(c['max_loss_difference'] for c in checks):.2e}."]
     bf16 = [r["train_step_channels_last_bf16_autocast"] for r in theirs if "train_step_channels_last_bf16_autocast" in r]
     if bf16:
         b, f = statistics.median(bf16), med(theirs, "train_step_channels_last")

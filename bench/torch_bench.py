@@ -9,7 +9,8 @@ PyTorch 2.11, written the way the reference codebases (LDAM-DRW, ResLT) write th
 - inference: eval mode, no_grad, over a fixed random batch.
 
 Also times PyTorch's bf16 autocast training step (channels-last), to see whether offering bf16
-would pay on this CPU. Prints one JSON object. Both memory formats are measured (PyTorch's default NCHW and
+would pay on this CPU. `--device cuda` measures the same on a GPU (every step ends with a host
+read of the loss, as longtail's does). Prints one JSON object. Both memory formats are measured (PyTorch's default NCHW and
 channels_last), because channels_last is PyTorch's fastest CPU path here; the ratio in
 RESULTS.md is taken against the faster of the two.
 """
@@ -67,11 +68,17 @@ class ResNet32(nn.Module):
         return self.linear(out)
 
 
+DEVICE = torch.device("cpu")
+
 MEAN = np.array([0.4914, 0.4822, 0.4465], dtype=np.float32).reshape(3, 1, 1)
 STD = np.array([0.2023, 0.1994, 0.2010], dtype=np.float32).reshape(3, 1, 1)
 
 
 def load_cifar_lt(data_dir, rho):
+    packed = os.path.join(data_dir, "train-lt.bin")
+    if os.path.exists(packed):  # `longtail data pack` output: already the rho=100 subset
+        raw = np.fromfile(packed, dtype=np.uint8).reshape(-1, 3073)
+        return raw[:, 1:].reshape(-1, 3, 32, 32), raw[:, 0].astype(np.int64)
     raw = [np.fromfile(os.path.join(data_dir, f"data_batch_{i}.bin"), dtype=np.uint8).reshape(-1, 3073) for i in range(1, 6)]
     raw = np.concatenate(raw)
     labels, images = raw[:, 0].astype(np.int64), raw[:, 1:].reshape(-1, 3, 32, 32)
@@ -105,6 +112,7 @@ class AugmentedCifar(torch.utils.data.Dataset):
 
 
 def fmt(model, x, channels_last):
+    model, x = model.to(DEVICE), x.to(DEVICE)
     if channels_last:
         return model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
     return model, x
@@ -114,13 +122,13 @@ def train_step_rate(channels_last, batch, warmup, steps, bf16=False):
     torch.manual_seed(0)
     model = ResNet32()
     x = torch.randn(batch, 3, 32, 32)
-    y = torch.randint(0, 10, (batch,))
+    y = torch.randint(0, 10, (batch,)).to(DEVICE)
     model, x = fmt(model, x, channels_last)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=2e-4)
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=bf16):
             loss = F.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
@@ -140,8 +148,8 @@ def pipeline_rate(channels_last, batch, steps, data_dir, workers):
     images, labels = load_cifar_lt(data_dir, 100)
     loader = torch.utils.data.DataLoader(
         AugmentedCifar(images, labels), batch_size=batch, shuffle=True, num_workers=workers,
-        persistent_workers=workers > 0, drop_last=True)
-    model = ResNet32()
+        persistent_workers=workers > 0, drop_last=True, pin_memory=DEVICE.type == "cuda")
+    model = ResNet32().to(DEVICE)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     model.train()
@@ -151,6 +159,7 @@ def pipeline_rate(channels_last, batch, steps, data_dir, workers):
         for x, y in loader:
             if done == 5:  # the first steps warm up the allocator and start the workers
                 t0, seen = time.perf_counter(), 0
+            x, y = x.to(DEVICE, non_blocking=True), y.to(DEVICE, non_blocking=True)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             loss = F.cross_entropy(model(x), y)
@@ -171,11 +180,12 @@ def inference_rate(channels_last, batch, warmup, steps):
     x = torch.randn(batch, 3, 32, 32)
     model, x = fmt(model, x, channels_last)
     with torch.no_grad():
+        # Each batch ends with a host read of one prediction, as in longtail's measurement.
         for _ in range(warmup):
-            model(x).argmax(1)
+            model(x).argmax(1)[0].item()
         t0 = time.perf_counter()
         for _ in range(steps):
-            model(x).argmax(1)
+            model(x).argmax(1)[0].item()
     return batch * steps / (time.perf_counter() - t0)
 
 
@@ -188,17 +198,22 @@ def main():
     ap.add_argument("--eval-batch", type=int, default=500)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--data", required=True)
+    ap.add_argument("--device", default="cpu")
     a = ap.parse_args()
+    global DEVICE
+    DEVICE = torch.device(a.device)
     if a.threads > 0:
         torch.set_num_threads(a.threads)
-    out = {"engine": f"pytorch {torch.__version__}", "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine()}
+    machine = torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else platform.processor() or platform.machine()
+    out = {"engine": f"pytorch {torch.__version__}", "threads": torch.get_num_threads(), "machine": machine}
     for cl in (False, True):
         tag = "channels_last" if cl else "nchw"
         out[f"train_step_{tag}"] = train_step_rate(cl, a.batch, 5, a.steps)
         out[f"train_pipeline_{tag}"] = pipeline_rate(cl, a.batch, a.pipeline_steps, a.data, a.workers)
         out[f"inference_{tag}"] = inference_rate(cl, a.eval_batch, 2, max(4, a.steps // 4))
     # Whether bf16 autocast pays on this CPU (longtail would need a C++ shim to offer it).
-    out["train_step_channels_last_bf16_autocast"] = train_step_rate(True, a.batch, 5, a.steps, bf16=True)
+    if DEVICE.type == "cpu":
+        out["train_step_channels_last_bf16_autocast"] = train_step_rate(True, a.batch, 5, a.steps, bf16=True)
     print(json.dumps(out))
 
 

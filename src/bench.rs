@@ -8,9 +8,10 @@ use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
 use crate::config::{resolve, Config};
-use crate::data::loader::EpochLoader;
+use crate::data::loader::{Batch, EpochLoader};
 use crate::loss::{Criterion, Targets};
 use crate::model::channels_last;
+use crate::train::graphed::{GraphedStep, WARMUP_STEPS};
 use crate::train::step::{sgd_step, to_device};
 use crate::train::trainer::{build, load_data};
 
@@ -25,6 +26,9 @@ pub struct BenchOptions {
     pub eval_batch: usize,
     pub workers: usize,
     pub data_dir: Option<std::path::PathBuf>,
+    /// Also measure the training step and pipeline replayed from a CUDA graph (CUDA builds on a
+    /// GPU), and check the graph against eager steps.
+    pub cuda_graphs: bool,
 }
 
 /// Images per second, by measurement and memory layout (the same keys as bench/torch_bench.py).
@@ -38,6 +42,21 @@ pub struct BenchResult {
     pub train_step_channels_last: f64,
     pub train_pipeline_channels_last: f64,
     pub inference_channels_last: f64,
+    /// CUDA graphs (channels-last), with `--cuda-graphs`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_step_graphed: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_pipeline_graphed: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph_check: Option<GraphCheck>,
+}
+
+/// The same steps eager and from a graph, from the same initial weights: how far they end apart.
+#[derive(Debug, Serialize)]
+pub struct GraphCheck {
+    pub steps: usize,
+    pub max_loss_difference: f64,
+    pub max_weight_difference: f64,
 }
 
 /// The CE baseline's model and loss (configs/ce.toml without the file): ResNet-32, linear head.
@@ -68,11 +87,60 @@ fn train_step_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
     Ok((o.batch * o.steps) as f64 / t0.elapsed().as_secs_f64())
 }
 
-fn pipeline_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
+/// A fixed random batch on the host, as the loader would hand it over.
+fn synthetic_batch(n: usize, seed: u64) -> Batch {
+    let mut rng = crate::data::rng::Rng::from_keys(&[seed]);
+    Batch {
+        images: (0..n * 3 * 32 * 32).map(|_| rng.unit() as f32 * 2.0 - 1.0).collect(),
+        labels: (0..n).map(|_| rng.below(10) as i64).collect(),
+        mix: None,
+    }
+}
+
+fn graphed_step_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
+    let mut m = build(cfg, o.device, 10)?;
+    let criterion = Criterion::new(&cfg.loss, &[1; 10], o.device);
+    let batch = synthetic_batch(o.batch, 1);
+    let mut g = GraphedStep::new(o.device, o.batch, cfg.train.channels_last)?;
+    let mut run = |n: usize| -> Result<()> {
+        for _ in 0..n {
+            g.step(&m.net, &mut m.opt, &criterion, &batch, 0, 0.1)?.map_err(anyhow::Error::msg)?;
+        }
+        Ok(())
+    };
+    run(WARMUP_STEPS + 2)?;
+    let t0 = Instant::now();
+    run(o.steps)?;
+    Ok((o.batch * o.steps) as f64 / t0.elapsed().as_secs_f64())
+}
+
+/// Eager and graphed training from the same weights on the same batches.
+fn graph_check(cfg: &Config, o: &BenchOptions) -> Result<GraphCheck> {
+    let steps = WARMUP_STEPS + 5;
+    let batches: Vec<Batch> = (0..steps).map(|i| synthetic_batch(o.batch, 100 + i as u64)).collect();
+    let criterion = Criterion::new(&cfg.loss, &[1; 10], o.device);
+    let mut eager = build(cfg, o.device, 10)?;
+    let mut graphed = build(cfg, o.device, 10)?;
+    let mut g = GraphedStep::new(o.device, o.batch, cfg.train.channels_last)?;
+    let mut max_loss_difference = 0.0f64;
+    for b in &batches {
+        let (xs, targets) = to_device(b, o.device, cfg.train.channels_last);
+        let a = sgd_step(&eager.net, &mut eager.opt, &criterion, &xs, &targets, 0, 0.1).map_err(anyhow::Error::msg)?;
+        let c = g.step(&graphed.net, &mut graphed.opt, &criterion, b, 0, 0.1)?.map_err(anyhow::Error::msg)?;
+        max_loss_difference = max_loss_difference.max((a.loss - c.loss).abs());
+    }
+    let (we, wg) = (eager.vs.variables(), graphed.vs.variables());
+    let max_weight_difference =
+        we.iter().map(|(name, t)| (t - &wg[name]).abs().max().double_value(&[])).fold(0.0f64, f64::max);
+    Ok(GraphCheck { steps, max_loss_difference, max_weight_difference })
+}
+
+fn pipeline_rate(cfg: &Config, o: &BenchOptions, graphs: bool) -> Result<f64> {
     let data = load_data(cfg, o.data_dir.as_deref())?;
     let criterion = Criterion::new(&cfg.loss, &data.train_counts, o.device);
     let train = Arc::new(data.train);
     let mut m = build(cfg, o.device, 10)?;
+    let mut graphed = if graphs { Some(GraphedStep::new(o.device, o.batch, cfg.train.channels_last)?) } else { None };
     let (mut done, mut seen, mut t0) = (0, 0, Instant::now());
     let mut epoch = 0;
     while done < o.pipeline_steps + 5 {
@@ -82,8 +150,13 @@ fn pipeline_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
             if done == 5 {
                 (t0, seen) = (Instant::now(), 0);
             }
-            let (xs, targets) = to_device(&batch, o.device, cfg.train.channels_last);
-            sgd_step(&m.net, &mut m.opt, &criterion, &xs, &targets, 0, 0.1).map_err(anyhow::Error::msg)?;
+            match graphed.as_mut().filter(|g| g.accepts(&batch)) {
+                Some(g) => g.step(&m.net, &mut m.opt, &criterion, &batch, 0, 0.1)?.map_err(anyhow::Error::msg)?,
+                None => {
+                    let (xs, targets) = to_device(&batch, o.device, cfg.train.channels_last);
+                    sgd_step(&m.net, &mut m.opt, &criterion, &xs, &targets, 0, 0.1).map_err(anyhow::Error::msg)?
+                }
+            };
             done += 1;
             seen += batch.len();
             if done >= o.pipeline_steps + 5 {
@@ -115,14 +188,21 @@ fn inference_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
 pub fn run(o: &BenchOptions) -> Result<BenchResult> {
     crate::train::memory::keep_freed_memory();
     let (nchw, nhwc) = (bench_config(false, o.workers)?, bench_config(true, o.workers)?);
+    let graphs = o.cuda_graphs;
+    if let Some(why) = graphs.then(|| crate::train::graphed::unsupported_reason(false, false, o.device)).flatten() {
+        anyhow::bail!("--cuda-graphs: {why}");
+    }
     Ok(BenchResult {
         engine: crate::run::engine_description(),
         threads: tch::get_num_threads(),
         train_step_nchw: train_step_rate(&nchw, o)?,
-        train_pipeline_nchw: pipeline_rate(&nchw, o)?,
+        train_pipeline_nchw: pipeline_rate(&nchw, o, false)?,
         inference_nchw: inference_rate(&nchw, o)?,
         train_step_channels_last: train_step_rate(&nhwc, o)?,
-        train_pipeline_channels_last: pipeline_rate(&nhwc, o)?,
+        train_pipeline_channels_last: pipeline_rate(&nhwc, o, false)?,
         inference_channels_last: inference_rate(&nhwc, o)?,
+        train_step_graphed: graphs.then(|| graphed_step_rate(&nhwc, o)).transpose()?,
+        train_pipeline_graphed: graphs.then(|| pipeline_rate(&nhwc, o, true)).transpose()?,
+        graph_check: graphs.then(|| graph_check(&nhwc, o)).transpose()?,
     })
 }

@@ -118,6 +118,9 @@ struct TrainArgs {
     /// libtorch threads for this invocation (not saved in the config, so --resume may change it).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Replay full batches from a CUDA graph (CUDA builds, models without exits or Mixup).
+    #[arg(long)]
+    pub cuda_graphs: bool,
 }
 
 #[derive(clap::Args)]
@@ -142,6 +145,9 @@ struct BenchArgs {
     device: String,
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Also measure steps replayed from a CUDA graph, and check them against eager steps.
+    #[arg(long)]
+    cuda_graphs: bool,
 }
 
 #[derive(clap::Args)]
@@ -272,6 +278,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         eval_batch: a.eval_batch,
         workers: a.workers,
         data_dir: a.data,
+        cuda_graphs: a.cuda_graphs,
     };
     let result = longtail::bench::run(&opts)?;
     println!("{}", serde_json::to_string(&result)?);
@@ -317,7 +324,18 @@ fn run_reproduce(args: ReproduceArgs) -> Result<()> {
 }
 
 fn run_train(args: TrainArgs) -> Result<()> {
-    let TrainArgs { config: config_path, mut overrides, out, resume, data, device, plain, stop_after, threads } = args;
+    let TrainArgs {
+        config: config_path,
+        mut overrides,
+        out,
+        resume,
+        data,
+        device,
+        plain,
+        stop_after,
+        threads,
+        cuda_graphs,
+    } = args;
     if let Some(d) = device {
         overrides.push(format!("device=\"{d}\""));
     }
@@ -333,6 +351,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
         plain,
         stop_after,
         threads,
+        cuda_graphs,
     };
     let summary = match trainer::train(&cfg, &opts)? {
         Outcome::Finished(s) => s,

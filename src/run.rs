@@ -63,6 +63,21 @@ pub struct RunMeta {
     pub machine: String,
     pub engine: String,
     pub started_at: String,
+    /// Every later invocation that continued the run (`--resume`), in order: a result names each
+    /// binary and machine that produced part of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumes: Vec<Resume>,
+}
+
+/// One `--resume` of a run: which binary continued it, where, and from which epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resume {
+    pub after_epoch: usize,
+    pub at: String,
+    pub command: String,
+    pub commit: String,
+    pub device: String,
+    pub machine: String,
 }
 
 /// Accuracy at one epoch (1-based: epoch 200 is the last of a 200-epoch run).
@@ -144,6 +159,9 @@ pub struct Summary {
     pub engine: String,
     pub started_at: String,
     pub finished_at: String,
+    /// The resumes of the run (see [`RunMeta::resumes`]); empty when one invocation did it all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumes: Vec<Resume>,
 }
 
 impl Summary {

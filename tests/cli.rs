@@ -25,6 +25,36 @@ fn mistyped_config_key_is_named() {
 }
 
 #[test]
+fn cuda_graphs_are_refused_with_the_reason_before_the_run_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r");
+    for (config, set, reason) in [
+        ("configs/ce.toml", "seed=0", "CUDA"),
+        ("configs/elf-r100.toml", "seed=0", "early exits"),
+        ("configs/ce.toml", "data.augment.mixup=1.0", "Mixup"),
+    ] {
+        let (code, _, err) = longtail(&[
+            "train",
+            "-c",
+            config,
+            "--set",
+            set,
+            "--device",
+            "cpu",
+            "--cuda-graphs",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 2, "{config}: {err}");
+        assert!(err.contains("--cuda-graphs") && err.contains(reason), "{config}: {err}");
+        assert!(!out.exists(), "{config}: no run directory for a refused run");
+    }
+    let (code, _, err) = longtail(&["bench", "--device", "cuda:7"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("libtorch sees"), "{err}");
+}
+
+#[test]
 fn missing_dataset_says_where_it_looked() {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, err) = longtail(&["data", "verify", "--data", dir.path().to_str().unwrap()]);

@@ -67,6 +67,7 @@ fn every_config_trains_one_short_epoch() {
             plain: true,
             stop_after: None,
             threads: None,
+            cuda_graphs: false,
         };
         match train(&cfg, &opts).unwrap_or_else(|e| panic!("{}: {e:#}", path.display())) {
             Outcome::Finished(s) => {

@@ -78,6 +78,7 @@ fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary 
         machine: "test machine".into(),
         engine: "tch 0.24.0".into(),
         started_at: "2026-11-27T00:00:00Z".into(),
+        resumes: Vec::new(),
         finished_at: "2026-11-27T01:00:00Z".into(),
     };
     run::write_json(&dir.join(run::SUMMARY_FILE), &summary).unwrap();

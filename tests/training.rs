@@ -24,6 +24,7 @@ fn options(dir: &Path, resume: bool, stop_after: Option<usize>) -> TrainOptions 
         plain: true,
         stop_after,
         threads: None,
+        cuda_graphs: false,
     }
 }
 
@@ -96,9 +97,16 @@ fn resume_continues_exactly() {
     assert!(err.to_string().contains("--resume"), "{err}");
     let err = train(&tiny(4), &options(paused.path(), true, None)).err().unwrap();
     assert!(err.to_string().contains("config differs"), "{err}");
-    let b = finished(train(&tiny(3), &options(paused.path(), true, None)).unwrap());
+    // The device is a run-time choice: a run resumes under another device setting, and the
+    // summary names the invocation that continued it.
+    let elsewhere = Config { device: "auto".into(), ..tiny(3) };
+    let b = finished(train(&elsewhere, &options(paused.path(), true, None)).unwrap());
 
     assert_eq!(a.last, b.last, "same accuracy after resuming");
+    assert!(a.resumes.is_empty());
+    assert_eq!(b.resumes.len(), 1);
+    assert_eq!(b.resumes[0].after_epoch, 1);
+    assert_eq!(b.resumes[0].device, "Cpu");
     let (wa, wb) = (weights(straight.path()), weights(paused.path()));
     assert_eq!(wa.len(), wb.len());
     for ((na, ta), (nb, tb)) in wa.iter().zip(&wb) {

@@ -85,8 +85,14 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
             duration(summary.wall_seconds)
         )),
         Block::Paragraph(format!("Command: `{}`", summary.command)),
-        Block::Heading("Accuracy".into()),
     ];
+    for r in &summary.resumes {
+        blocks.push(Block::Paragraph(format!(
+            "Resumed after epoch {} at {}: commit `{}` on {} ({}): `{}`",
+            r.after_epoch, r.at, r.commit, r.device, r.machine, r.command
+        )));
+    }
+    blocks.push(Block::Heading("Accuracy".into()));
     let head: Vec<String> = ["", "epoch", "overall", "many", "medium", "few"].iter().map(|s| s.to_string()).collect();
     let mut rows = vec![score_row("best epoch", &summary.best), score_row("last epoch", &summary.last)];
     if let Some(bs) = &summary.last_branches {

@@ -1,5 +1,7 @@
 //! How the network learns.
 pub mod checkpoint;
+pub mod cuda_graph;
+pub mod graphed;
 pub mod memory;
 pub mod schedule;
 pub mod sgd;

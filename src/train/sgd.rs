@@ -47,6 +47,44 @@ impl Sgd {
         });
     }
 
+    /// The same update with the learning rate in a device tensor and a device flag `ok`: where
+    /// `ok` is false every parameter and buffer keeps its value. No host synchronisation and no
+    /// allocation outside the step, so a CUDA graph can capture it. Every momentum buffer must
+    /// exist (one [`Sgd::step`] has run); with `ok` true the result is bit-identical to `step`.
+    pub fn step_guarded(&mut self, lr: &Tensor, ok: &Tensor) -> Result<(), String> {
+        if let Some(((name, _), _)) =
+            self.params.iter().zip(&self.buffers).find(|((_, p), b)| p.grad().defined() && b.is_none())
+        {
+            return Err(format!("the momentum buffer of {name} does not exist yet: run one eager step first"));
+        }
+        tch::no_grad(|| {
+            for ((_, p), buf) in self.params.iter_mut().zip(self.buffers.iter_mut()) {
+                let (grad, Some(b)) = (p.grad(), buf.as_mut()) else { continue };
+                if !grad.defined() {
+                    continue;
+                }
+                // The same operations in the same order as `step`, so the values agree exactly.
+                let g = if self.weight_decay != 0.0 { &grad + &*p * self.weight_decay } else { grad };
+                let new_b = &*b * self.momentum + &g;
+                let d = if self.nesterov { &g + &new_b * self.momentum } else { new_b.shallow_clone() };
+                let new_p = &*p + &d * lr.neg();
+                b.copy_(&new_b.where_self(ok, &*b));
+                p.copy_(&new_p.where_self(ok, &*p));
+            }
+        });
+        Ok(())
+    }
+
+    /// Whether every gradient is finite, as a device bool (no host synchronisation).
+    pub fn gradients_finite(&self) -> Tensor {
+        let sums: Vec<Tensor> = self
+            .params
+            .iter()
+            .filter_map(|(_, p)| Some(p.grad()).filter(|g| g.defined()).map(|g| g.sum(tch::Kind::Float)))
+            .collect();
+        Tensor::stack(&sums, 0).sum(tch::Kind::Float).isfinite()
+    }
+
     /// The first parameter (by name) whose gradient holds a NaN or an infinity, if any. One
     /// synchronising reduction per step: a non-finite element makes its tensor's sum, and so the
     /// sum of sums, non-finite; only then are the parameters searched one by one.

@@ -3,7 +3,7 @@
 use tch::{Device, Tensor};
 
 use crate::data::loader::Batch;
-use crate::loss::{Criterion, Targets};
+use crate::loss::{BatchLoss, Criterion, Targets};
 use crate::model::{channels_last, Network};
 use crate::train::sgd::Sgd;
 
@@ -42,14 +42,24 @@ pub fn sgd_step(
     let loss = criterion.batch_loss(net, &out, targets, epoch);
     let value = loss.total.double_value(&[]);
     if !value.is_finite() {
-        return Err(format!("the loss is {value} (non-finite terms: {})", loss.non_finite_terms().join(", ")));
+        return Err(non_finite_loss(&loss, value));
     }
     opt.zero_grad();
     loss.total.backward();
     if let Some(param) = opt.non_finite_gradient() {
-        let terms: Vec<String> = loss.terms.iter().map(|(n, t)| format!("{n} = {:.4}", t.double_value(&[]))).collect();
-        return Err(format!("the gradient of {param} is not finite (loss {value:.4}, terms: {})", terms.join(", ")));
+        return Err(non_finite_gradient(&param, &loss, value));
     }
     opt.step(lr);
     Ok(StepOutput { loss: value, correct: targets.correct(&out.logits) })
+}
+
+/// The divergence guard's message for a loss that is not finite.
+pub fn non_finite_loss(loss: &BatchLoss, value: f64) -> String {
+    format!("the loss is {value} (non-finite terms: {})", loss.non_finite_terms().join(", "))
+}
+
+/// The divergence guard's message for a gradient that is not finite.
+pub fn non_finite_gradient(param: &str, loss: &BatchLoss, value: f64) -> String {
+    let terms: Vec<String> = loss.terms.iter().map(|(n, t)| format!("{n} = {:.4}", t.double_value(&[]))).collect();
+    format!("the gradient of {param} is not finite (loss {value:.4}, terms: {})", terms.join(", "))
 }

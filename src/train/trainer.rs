@@ -18,8 +18,9 @@ use crate::eval::evaluate::{predict, TestSet};
 use crate::eval::metrics::{evaluate_predictions, fmt_group, Accuracy, Evaluation};
 use crate::loss::Criterion;
 use crate::model::Network;
-use crate::run::{self, EpochRecord, EpochScore, GroupsInfo, RunDir, RunMeta, Summary, TrainState};
+use crate::run::{self, EpochRecord, EpochScore, GroupsInfo, Resume, RunDir, RunMeta, Summary, TrainState};
 use crate::train::checkpoint;
+use crate::train::graphed::{self, GraphedStep};
 use crate::train::sgd::Sgd;
 use crate::train::step;
 
@@ -37,11 +38,15 @@ pub struct TrainOptions {
     /// libtorch threads for this invocation (wins over `train.threads`; not part of the config,
     /// so a run can resume with a different thread count).
     pub threads: Option<usize>,
+    /// Replay full training batches from a CUDA graph (src/train/graphed.rs). A run-time choice
+    /// like the device: the captured step computes what the eager step computes.
+    pub cuda_graphs: bool,
 }
 
-/// Parse `auto`, `cpu`, `cuda` or `cuda:N`.
+/// Parse `auto`, `cpu`, `cuda` or `cuda:N`; a CUDA device that libtorch cannot see is an error
+/// here rather than a libtorch failure on the first tensor.
 pub fn resolve_device(spec: &str) -> Result<Device> {
-    Ok(match spec {
+    let device = match spec {
         "auto" => Device::cuda_if_available(),
         "cpu" => Device::Cpu,
         "cuda" => Device::Cuda(0),
@@ -49,7 +54,17 @@ pub fn resolve_device(spec: &str) -> Result<Device> {
             Device::Cuda(s[5..].parse().with_context(|| format!("device = {s:?}: expected cuda:N"))?)
         }
         s => bail!("device = {s:?} is not known; use auto, cpu, cuda or cuda:N"),
-    })
+    };
+    if let Device::Cuda(i) = device {
+        let visible = tch::Cuda::device_count();
+        if i as i64 >= visible {
+            bail!(
+                "device = {spec:?}, but libtorch sees {visible} CUDA device(s); a GPU build needs \
+                 LONGTAIL_CUDA=1 at build time and the CUDA libtorch at run time (README, \"GPU\")"
+            );
+        }
+    }
+    Ok(device)
 }
 
 /// The long-tailed training subset and the balanced test set of a config.
@@ -132,7 +147,10 @@ fn open_run_dir(cfg: &Config, opts: &TrainOptions, meta: &RunMeta) -> Result<(Ru
         // keys existed) resumes as long as every setting, defaults included, is the same.
         let saved_path = dir.file(run::CONFIG_FILE);
         let saved = std::fs::read_to_string(&saved_path).unwrap_or_default();
-        let same = crate::config::resolve(&saved, &saved_path.display().to_string(), &[]).is_ok_and(|c| c == *cfg);
+        // The device is where the run executes, not what it computes: a run started on a GPU
+        // may finish on a CPU (`--device`), so it is left out of the comparison.
+        let same = crate::config::resolve(&saved, &saved_path.display().to_string(), &[])
+            .is_ok_and(|c| Config { device: cfg.device.clone(), ..c } == *cfg);
         if !same {
             bail!(
                 "the config differs from the one {} was started with ({}); start a new run instead of resuming",
@@ -204,6 +222,13 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         tch::set_num_threads(t as i32);
     }
     let device = resolve_device(&cfg.device)?;
+    // Refused before the run directory is touched, so the same command without the flag works.
+    if opts.cuda_graphs {
+        if let Some(why) = graphed::unsupported_reason(cfg.model.exits.is_some(), cfg.data.augment.mixup > 0.0, device)
+        {
+            bail!("--cuda-graphs: {why}");
+        }
+    }
     let name = cfg.name.clone().unwrap_or_else(|| "run".into());
     let meta = RunMeta {
         name: name.clone(),
@@ -215,6 +240,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         machine: run::machine_description(device),
         engine: run::engine_description(),
         started_at: run::now_utc(),
+        resumes: Vec::new(),
     };
     let (dir, state) = open_run_dir(cfg, opts, &meta)?;
     if dir.exists(run::SUMMARY_FILE) {
@@ -225,7 +251,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         );
         return Ok(Outcome::Finished(Box::new(run::read_json(&dir.file(run::SUMMARY_FILE))?)));
     }
-    let meta: RunMeta = run::read_json(&dir.file(run::META_FILE))?;
+    let mut meta: RunMeta = run::read_json(&dir.file(run::META_FILE))?;
     // A divergence message describes the attempt that stopped; this attempt starts clean.
     let _ = std::fs::remove_file(dir.file(run::FAILURE_FILE));
 
@@ -244,10 +270,22 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         s.opt.load_buffers(momentum).map_err(anyhow::Error::msg)?;
         dir.truncate_metrics(st.epochs_done)?;
         (epochs_done, best, last, wall) = (st.epochs_done, st.best, st.last, st.wall_seconds);
+        // Recorded once the checkpoint has loaded, so an attempt that could not start leaves no trace.
+        meta.resumes.push(Resume {
+            after_epoch: epochs_done,
+            at: run::now_utc(),
+            command: opts.command.clone(),
+            commit: run::git_commit(),
+            device: format!("{device:?}"),
+            machine: run::machine_description(device),
+        });
+        run::write_json(&dir.file(run::META_FILE), &meta)?;
         eprintln!("resuming {} after epoch {epochs_done}", dir.path.display());
     }
 
     let t = &cfg.train;
+    let mut graphed =
+        if opts.cuda_graphs { Some(GraphedStep::new(device, t.batch_size, t.channels_last)?) } else { None };
     let schedule = t.schedule();
     let steps = batches_per_epoch(train_set.len(), t.batch_size, t.drop_last);
     if steps == 0 {
@@ -297,8 +335,14 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0.0f64, 0usize);
         for (i, batch) in loader.by_ref().enumerate() {
             let n = batch.len();
-            let (xs, targets) = step::to_device(&batch, device, t.channels_last);
-            let out = step::sgd_step(&s.net, &mut s.opt, &criterion, &xs, &targets, epoch, lr).map_err(|what| {
+            let out = match graphed.as_mut().filter(|g| g.accepts(&batch)) {
+                Some(g) => g.step(&s.net, &mut s.opt, &criterion, &batch, epoch, lr)?,
+                None => {
+                    let (xs, targets) = step::to_device(&batch, device, t.channels_last);
+                    step::sgd_step(&s.net, &mut s.opt, &criterion, &xs, &targets, epoch, lr)
+                }
+            };
+            let out = out.map_err(|what| {
                 // The divergence guard stopped the step: leave the message in the run directory
                 // for `reproduce` and for people.
                 let msg = format!(
@@ -443,6 +487,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         engine: meta.engine,
         started_at: meta.started_at,
         finished_at: run::now_utc(),
+        resumes: meta.resumes,
     };
     run::write_json(&dir.file(run::SUMMARY_FILE), &summary)?;
     Ok(Outcome::Finished(Box::new(summary)))
