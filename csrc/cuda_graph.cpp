@@ -15,15 +15,19 @@
 #include <c10/cuda/CUDAStream.h>
 
 #include <cstring>
+#include <memory>
 #include <exception>
 #include <optional>
 
 namespace {
 
+// One side stream for the object's whole life: a re-capture (`reset`, then capture again) runs on
+// the stream whose handles and workspaces the warm-up already created.
 struct Graph {
-  at::cuda::CUDAGraph graph;
+  std::unique_ptr<at::cuda::CUDAGraph> graph = std::make_unique<at::cuda::CUDAGraph>();
   c10::cuda::CUDAStream side;
   std::optional<c10::cuda::CUDAStream> previous;
+  c10::DeviceIndex previous_device = 0;
   explicit Graph(c10::DeviceIndex device) : side(c10::cuda::getStreamFromPool(false, device)) {}
 };
 
@@ -61,6 +65,10 @@ int longtail_cuda_graph_enter(void* g, char* err, size_t err_len) {
   return guarded(err, err_len, [&] {
     auto* graph = static_cast<Graph*>(g);
     if (graph->previous) throw std::runtime_error("the graph's side stream is already current");
+    // Capture reads the current stream of the current device, so the graph's device becomes
+    // current too (it matters for cuda:N with N > 0).
+    graph->previous_device = c10::cuda::current_device();
+    c10::cuda::set_device(graph->side.device_index());
     c10::cuda::device_synchronize();
     graph->previous = c10::cuda::getCurrentCUDAStream(graph->side.device_index());
     c10::cuda::setCurrentCUDAStream(graph->side);
@@ -74,21 +82,32 @@ int longtail_cuda_graph_leave(void* g, char* err, size_t err_len) {
     c10::cuda::device_synchronize();
     c10::cuda::setCurrentCUDAStream(*graph->previous);
     graph->previous.reset();
+    c10::cuda::set_device(graph->previous_device);
   });
 }
 
 int longtail_cuda_graph_capture_begin(void* g, char* err, size_t err_len) {
-  return guarded(err, err_len, [&] { static_cast<Graph*>(g)->graph.capture_begin(); });
+  return guarded(err, err_len, [&] { static_cast<Graph*>(g)->graph->capture_begin(); });
 }
 
 int longtail_cuda_graph_capture_end(void* g, char* err, size_t err_len) {
-  return guarded(err, err_len, [&] { static_cast<Graph*>(g)->graph.capture_end(); });
+  return guarded(err, err_len, [&] { static_cast<Graph*>(g)->graph->capture_end(); });
 }
 
 // Replays on the current stream (the default stream once `leave` has run), so replays, eager
 // steps and evaluation stay in one order without further synchronisation.
 int longtail_cuda_graph_replay(void* g, char* err, size_t err_len) {
-  return guarded(err, err_len, [&] { static_cast<Graph*>(g)->graph.replay(); });
+  return guarded(err, err_len, [&] { static_cast<Graph*>(g)->graph->replay(); });
+}
+
+// Drop the recorded graph (and its memory pool, once its outputs are freed) and start an empty
+// one on the same side stream, for a step whose loss changed.
+int longtail_cuda_graph_reset(void* g, char* err, size_t err_len) {
+  return guarded(err, err_len, [&] {
+    auto* graph = static_cast<Graph*>(g);
+    c10::cuda::device_synchronize();
+    graph->graph = std::make_unique<at::cuda::CUDAGraph>();
+  });
 }
 
 }  // extern "C"

@@ -114,25 +114,31 @@ fn graphed_step_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
     Ok((o.batch * o.steps) as f64 / t0.elapsed().as_secs_f64())
 }
 
-/// Eager and graphed training from the same weights on the same batches.
+/// Eager and graphed training from the same weights on the same batches: warm-up, capture and
+/// replays at epoch 0, then DRW class weights from epoch 1, which makes the graph record the step
+/// again.
 fn graph_check(cfg: &Config, o: &BenchOptions) -> Result<GraphCheck> {
-    let steps = WARMUP_STEPS + 5;
-    let batches: Vec<Batch> = (0..steps).map(|i| synthetic_batch(o.batch, 100 + i as u64)).collect();
-    let criterion = Criterion::new(&cfg.loss, &[1; 10], o.device);
-    let mut eager = build(cfg, o.device, 10)?;
-    let mut graphed = build(cfg, o.device, 10)?;
+    let mut cfg = cfg.clone();
+    cfg.loss.drw_epoch = Some(1);
+    let counts = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50];
+    let criterion = Criterion::new(&cfg.loss, &counts, o.device);
+    let epochs: Vec<usize> = (0..WARMUP_STEPS + 3).map(|_| 0).chain([1, 1, 1]).collect();
+    let mut eager = build(&cfg, o.device, 10)?;
+    let mut graphed = build(&cfg, o.device, 10)?;
     let mut g = GraphedStep::new(o.device, o.batch, cfg.train.channels_last)?;
     let mut max_loss_difference = 0.0f64;
-    for b in &batches {
-        let (xs, targets) = to_device(b, o.device, cfg.train.channels_last);
-        let a = sgd_step(&eager.net, &mut eager.opt, &criterion, &xs, &targets, 0, 0.1).map_err(anyhow::Error::msg)?;
-        let c = g.step(&graphed.net, &mut graphed.opt, &criterion, b, 0, 0.1)?.map_err(anyhow::Error::msg)?;
+    for (i, &epoch) in epochs.iter().enumerate() {
+        let b = synthetic_batch(o.batch, 100 + i as u64);
+        let (xs, targets) = to_device(&b, o.device, cfg.train.channels_last);
+        let a =
+            sgd_step(&eager.net, &mut eager.opt, &criterion, &xs, &targets, epoch, 0.1).map_err(anyhow::Error::msg)?;
+        let c = g.step(&graphed.net, &mut graphed.opt, &criterion, &b, epoch, 0.1)?.map_err(anyhow::Error::msg)?;
         max_loss_difference = max_loss_difference.max((a.loss - c.loss).abs());
     }
     let (we, wg) = (eager.vs.variables(), graphed.vs.variables());
     let max_weight_difference =
         we.iter().map(|(name, t)| (t - &wg[name]).abs().max().double_value(&[])).fold(0.0f64, f64::max);
-    Ok(GraphCheck { steps, max_loss_difference, max_weight_difference })
+    Ok(GraphCheck { steps: epochs.len(), max_loss_difference, max_weight_difference })
 }
 
 fn pipeline_rate(cfg: &Config, o: &BenchOptions, graphs: bool) -> Result<f64> {

@@ -27,10 +27,11 @@ mod ffi {
         pub fn longtail_cuda_graph_capture_begin(g: *mut c_void, err: *mut c_char, len: usize) -> c_int;
         pub fn longtail_cuda_graph_capture_end(g: *mut c_void, err: *mut c_char, len: usize) -> c_int;
         pub fn longtail_cuda_graph_replay(g: *mut c_void, err: *mut c_char, len: usize) -> c_int;
+        pub fn longtail_cuda_graph_reset(g: *mut c_void, err: *mut c_char, len: usize) -> c_int;
     }
 }
 
-/// One captured graph with its side stream (see the shim for why capture needs one).
+/// A graph (recorded or not yet) with its side stream (see the shim for why capture needs one).
 pub struct CudaGraph {
     #[cfg(longtail_cuda_graphs)]
     ptr: *mut std::os::raw::c_void,
@@ -87,6 +88,12 @@ impl CudaGraph {
         // SAFETY: as in `enter`.
         call(|e, n| unsafe { ffi::longtail_cuda_graph_replay(self.ptr, e, n) })
     }
+
+    /// Forget the recorded graph; the next capture records a new one on the same side stream.
+    pub fn reset(&mut self) -> Result<(), GraphError> {
+        // SAFETY: as in `enter`.
+        call(|e, n| unsafe { ffi::longtail_cuda_graph_reset(self.ptr, e, n) })
+    }
 }
 
 #[cfg(longtail_cuda_graphs)]
@@ -127,6 +134,10 @@ impl CudaGraph {
     }
 
     pub fn replay(&mut self) -> Result<(), GraphError> {
+        match self.never {}
+    }
+
+    pub fn reset(&mut self) -> Result<(), GraphError> {
         match self.never {}
     }
 }

@@ -14,7 +14,8 @@
 //! early exits (whose routing picks a data-dependent number of samples) and without Mixup (whose
 //! λ changes every batch). Other batches — the short last batch of an epoch — run eagerly on the
 //! same weights. DRW's switch of class weights changes the captured loss, so the step is captured
-//! again when it happens.
+//! again when it happens, on the same stream. `longtail bench --cuda-graphs` checks graph against
+//! eager steps from the same weights, across such a switch.
 use tch::{Device, Kind, Tensor};
 
 use crate::data::loader::Batch;
@@ -56,6 +57,20 @@ pub fn guarded_step(
     Ok(GuardedOutputs { correct: targets.correct_count(&out.logits), loss, ok })
 }
 
+impl GuardedOutputs {
+    /// What the host reads after a step, detached from autograd: the loss terms (for a
+    /// divergence message) and `[loss, correct, ok]` in one double tensor, so that a step costs one
+    /// device-to-host copy. Detaching matters for a captured step: its autograd nodes recorded
+    /// the capture stream and must not outlive the capture.
+    pub fn for_host(&self) -> (BatchLoss, Tensor) {
+        let terms = self.loss.terms.iter().map(|(n, t)| (n.clone(), t.detach())).collect();
+        let total = self.loss.total.detach();
+        let summary = Tensor::stack(&[total.shallow_clone(), self.correct.detach(), self.ok.to_kind(Kind::Float)], 0)
+            .to_kind(Kind::Double);
+        (BatchLoss { total, terms }, summary)
+    }
+}
+
 /// Why a model cannot be trained from a graph, if it cannot.
 pub fn unsupported_reason(has_exits: bool, mixup: bool, device: Device) -> Option<String> {
     // What the model needs first: it holds on every machine.
@@ -75,21 +90,21 @@ pub fn unsupported_reason(has_exits: bool, mixup: bool, device: Device) -> Optio
 }
 
 struct Captured {
-    graph: CudaGraph,
-    outputs: GuardedOutputs,
+    /// Detached loss terms and `[loss, correct, ok]` (see [`GuardedOutputs::for_host`]): tensors
+    /// in the graph's memory that every replay rewrites.
+    terms: BatchLoss,
+    summary: Tensor,
     /// Whether the captured loss uses DRW class weights.
     drw: bool,
 }
 
 /// Full batches replayed from a graph; see the module documentation.
 pub struct GraphedStep {
-    device: usize,
     batch: usize,
     xs: Tensor,
     ys: Tensor,
     lr: Tensor,
-    /// The stream holder for warm-up; becomes the captured graph.
-    pending: Option<CudaGraph>,
+    graph: CudaGraph,
     captured: Option<Captured>,
     warmup_left: usize,
 }
@@ -101,12 +116,11 @@ impl GraphedStep {
         };
         let xs = Tensor::zeros([batch as i64, 3, 32, 32], (Kind::Float, device));
         Ok(GraphedStep {
-            device: index,
             batch,
             xs: if nhwc { channels_last(&xs) } else { xs },
             ys: Tensor::zeros([batch as i64], (Kind::Int64, device)),
             lr: Tensor::zeros([], (Kind::Float, device)),
-            pending: Some(CudaGraph::new(index)?),
+            graph: CudaGraph::new(index)?,
             captured: None,
             warmup_left: WARMUP_STEPS,
         })
@@ -134,48 +148,52 @@ impl GraphedStep {
         self.ys.copy_(&Tensor::from_slice(&batch.labels));
         let drw = criterion.class_weights(epoch).is_some();
         if self.captured.as_ref().is_some_and(|c| c.drw != drw) {
-            // The loss changed (DRW switched on): record the step again; the weights, buffers and
-            // handles it needs exist already, so no new warm-up.
+            // The loss changed (DRW switched on): record the step again on the same stream, whose
+            // handles and workspaces the warm-up created.
+            self.graph.reset()?;
             self.captured = None;
-            self.pending = Some(CudaGraph::new(self.device)?);
         }
         let targets = Targets::plain(self.ys.shallow_clone());
         if self.warmup_left > 0 {
             self.warmup_left -= 1;
-            let graph = self.pending.as_mut().expect("a graph is pending until capture");
-            graph.enter()?;
+            self.graph.enter()?;
             let out = sgd_step(net, opt, criterion, &self.xs, &targets, epoch, lr);
-            graph.leave()?;
+            self.graph.leave()?;
             return Ok(out);
         }
         let _ = self.lr.fill_(lr);
         if self.captured.is_none() {
-            let mut graph = self.pending.take().expect("a graph is pending until capture");
-            graph.enter()?;
-            graph.capture_begin()?;
+            // Checked before the capture starts: a failure inside it would leave the stream
+            // capturing.
+            opt.buffers_ready().map_err(GraphError)?;
+            self.graph.enter()?;
+            self.graph.capture_begin()?;
             let outputs = guarded_step(net, opt, criterion, &self.xs, &targets, epoch, &self.lr).map_err(GraphError)?;
-            graph.capture_end()?;
-            graph.leave()?;
-            self.captured = Some(Captured { graph, outputs, drw });
+            let (terms, summary) = outputs.for_host();
+            drop(outputs);
+            self.graph.capture_end()?;
+            self.graph.leave()?;
+            self.captured = Some(Captured { terms, summary, drw });
         }
-        let c = self.captured.as_mut().expect("captured above");
-        c.graph.replay()?;
-        Ok(read_outputs(&c.outputs, opt))
+        self.graph.replay()?;
+        let c = self.captured.as_ref().expect("captured above");
+        Ok(read_outputs(&c.summary, &c.terms, opt))
     }
 }
 
-/// The host's view of a guarded step: its loss and hits, or the divergence message the eager step
-/// would have given (the update was not applied).
-pub fn read_outputs(o: &GuardedOutputs, opt: &Sgd) -> Result<StepOutput, String> {
-    let value = o.loss.total.double_value(&[]);
-    if o.ok.int64_value(&[]) == 0 {
+/// The host's view of a guarded step from its [`GuardedOutputs::for_host`] parts: its loss and
+/// hits, or the divergence message the eager step would have given (the update was not applied).
+pub fn read_outputs(summary: &Tensor, terms: &BatchLoss, opt: &Sgd) -> Result<StepOutput, String> {
+    let v = Vec::<f64>::try_from(&summary.to_device(Device::Cpu)).expect("a 1-D double tensor of 3 values");
+    let (value, correct, ok) = (v[0], v[1], v[2]);
+    if ok == 0.0 {
         if !value.is_finite() {
-            return Err(non_finite_loss(&o.loss, value));
+            return Err(non_finite_loss(terms, value));
         }
         let param = opt.non_finite_gradient().unwrap_or_else(|| "a parameter".into());
-        return Err(non_finite_gradient(&param, &o.loss, value));
+        return Err(non_finite_gradient(&param, terms, value));
     }
-    Ok(StepOutput { loss: value, correct: o.correct.double_value(&[]) })
+    Ok(StepOutput { loss: value, correct })
 }
 
 #[cfg(test)]
@@ -228,7 +246,8 @@ mod tests {
                 } else {
                     let _ = lr.shallow_clone().fill_(0.05);
                     let o = guarded_step(&b.net, &mut b.opt, &criterion, &xs, &targets, 1, &lr).unwrap();
-                    read_outputs(&o, &b.opt).unwrap()
+                    let (terms, summary) = o.for_host();
+                    read_outputs(&summary, &terms, &b.opt).unwrap()
                 };
                 assert_eq!(ea.loss, eb.loss, "{extra:?} step {step}");
                 assert_eq!(ea.correct, eb.correct, "{extra:?} step {step}");
@@ -256,7 +275,8 @@ mod tests {
         let before = trainable(&s).into_iter().map(|(n, t)| (n, t.copy())).collect::<Vec<_>>();
         let nan_xs = xs.full_like(f64::NAN);
         let o = guarded_step(&s.net, &mut s.opt, &criterion, &nan_xs, &targets, 0, &lr).unwrap();
-        let err = read_outputs(&o, &s.opt).err().unwrap();
+        let (terms, summary) = o.for_host();
+        let err = read_outputs(&summary, &terms, &s.opt).err().unwrap();
         assert!(err.contains("the loss is NaN") && err.contains("final head (ce) = NaN"), "{err}");
         for ((n, t0), (_, t1)) in before.iter().zip(&trainable(&s)) {
             assert!(t0.equal(t1), "{n} changed in a step that should have been skipped");

@@ -52,11 +52,7 @@ impl Sgd {
     /// allocation outside the step, so a CUDA graph can capture it. Every momentum buffer must
     /// exist (one [`Sgd::step`] has run); with `ok` true the result is bit-identical to `step`.
     pub fn step_guarded(&mut self, lr: &Tensor, ok: &Tensor) -> Result<(), String> {
-        if let Some(((name, _), _)) =
-            self.params.iter().zip(&self.buffers).find(|((_, p), b)| p.grad().defined() && b.is_none())
-        {
-            return Err(format!("the momentum buffer of {name} does not exist yet: run one eager step first"));
-        }
+        self.buffers_ready()?;
         tch::no_grad(|| {
             for ((_, p), buf) in self.params.iter_mut().zip(self.buffers.iter_mut()) {
                 let (grad, Some(b)) = (p.grad(), buf.as_mut()) else { continue };
@@ -73,6 +69,16 @@ impl Sgd {
             }
         });
         Ok(())
+    }
+
+    /// Every parameter with a gradient has its momentum buffer (what [`Sgd::step_guarded`] needs).
+    pub fn buffers_ready(&self) -> Result<(), String> {
+        match self.params.iter().zip(&self.buffers).find(|((_, p), b)| p.grad().defined() && b.is_none()) {
+            Some(((name, _), _)) => {
+                Err(format!("the momentum buffer of {name} does not exist yet: run one eager step first"))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Whether every gradient is finite, as a device bool (no host synchronisation).
