@@ -41,7 +41,7 @@ def main():
     lines = [
         f"### {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC · commit {a.commit}",
         "",
-        (f"{a.device} (host: {cpu_name()}, {a.threads} CPU threads); " if a.device else
+        (f"{a.device} (host: {cpu_name()}, {a.threads} libtorch threads); " if a.device else
          f"{cpu_name()}, {a.threads} threads, CPU {a.busy} % busy with other work just before the start; ")
         + f"{ours[0]['engine']} vs "
         f"{theirs[0]['engine']}; median of {len(ours)} interleaved repetitions; images/s, batch 128 "

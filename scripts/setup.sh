@@ -24,6 +24,10 @@ if [ "${LONGTAIL_GPU:-0}" = 1 ]; then
     echo "setup: installing torch 2.11.0 with CUDA libraries (several GB)…"
     .venv/bin/pip install --quiet "torch==2.11.0"
   fi
+  # Headers the CUDA graph shim (csrc/cuda_graph.cpp) needs beyond those the wheels ship.
+  if [ ! -f "$site/nvidia/cu13/include/crt/host_config.h" ]; then
+    .venv/bin/pip install --quiet --no-deps "nvidia-cuda-crt==13.0.88"
+  fi
 elif ! have_torch; then
   echo "setup: installing libtorch 2.11.0 (CPU use, ~1.25 GB)…"
   .venv/bin/pip install --quiet --no-deps "torch==2.11.0" "nvidia-cuda-runtime==13.0.96" "nvidia-cuda-cupti==13.0.85"

@@ -11,7 +11,7 @@ use crate::config::{resolve, Config};
 use crate::data::loader::{Batch, EpochLoader};
 use crate::loss::{Criterion, Targets};
 use crate::model::channels_last;
-use crate::train::graphed::{GraphedStep, WARMUP_STEPS};
+use crate::train::graphed::{train_step, GraphedStep, WARMUP_STEPS};
 use crate::train::step::{sgd_step, to_device};
 use crate::train::trainer::{build, load_data};
 
@@ -156,13 +156,9 @@ fn pipeline_rate(cfg: &Config, o: &BenchOptions, graphs: bool) -> Result<f64> {
             if done == 5 {
                 (t0, seen) = (Instant::now(), 0);
             }
-            match graphed.as_mut().filter(|g| g.accepts(&batch)) {
-                Some(g) => g.step(&m.net, &mut m.opt, &criterion, &batch, 0, 0.1)?.map_err(anyhow::Error::msg)?,
-                None => {
-                    let (xs, targets) = to_device(&batch, o.device, cfg.train.channels_last);
-                    sgd_step(&m.net, &mut m.opt, &criterion, &xs, &targets, 0, 0.1).map_err(anyhow::Error::msg)?
-                }
-            };
+            let nhwc = cfg.train.channels_last;
+            train_step(graphed.as_mut(), &m.net, &mut m.opt, &criterion, &batch, o.device, nhwc, 0, 0.1)?
+                .map_err(anyhow::Error::msg)?;
             done += 1;
             seen += batch.len();
             if done >= o.pipeline_steps + 5 {
@@ -195,7 +191,7 @@ pub fn run(o: &BenchOptions) -> Result<BenchResult> {
     crate::train::memory::keep_freed_memory();
     let (nchw, nhwc) = (bench_config(false, o.workers)?, bench_config(true, o.workers)?);
     let graphs = o.cuda_graphs;
-    if let Some(why) = graphs.then(|| crate::train::graphed::unsupported_reason(false, false, o.device)).flatten() {
+    if let Some(why) = graphs.then(|| crate::train::graphed::unsupported_reason(&nhwc, o.device)).flatten() {
         anyhow::bail!("--cuda-graphs: {why}");
     }
     Ok(BenchResult {

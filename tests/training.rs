@@ -97,10 +97,13 @@ fn resume_continues_exactly() {
     assert!(err.to_string().contains("--resume"), "{err}");
     let err = train(&tiny(4), &options(paused.path(), true, None)).err().unwrap();
     assert!(err.to_string().contains("config differs"), "{err}");
-    // The device is a run-time choice: a run resumes under another device setting, and the
-    // summary names the invocation that continued it.
-    let elsewhere = Config { device: "auto".into(), ..tiny(3) };
-    let b = finished(train(&elsewhere, &options(paused.path(), true, None)).unwrap());
+    // The device is a run-time choice: a run started on a GPU resumes on the CPU (its saved
+    // config says cuda), and the summary names the invocation that continued it.
+    let saved = paused.path().join(run::CONFIG_FILE);
+    let text = std::fs::read_to_string(&saved).unwrap();
+    assert!(text.contains("device = \"cpu\""), "{text}");
+    std::fs::write(&saved, text.replace("device = \"cpu\"", "device = \"cuda\"")).unwrap();
+    let b = finished(train(&tiny(3), &options(paused.path(), true, None)).unwrap());
 
     assert_eq!(a.last, b.last, "same accuracy after resuming");
     assert!(a.resumes.is_empty());

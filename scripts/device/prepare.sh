@@ -9,7 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA=${LONGTAIL_DATA:-../shared/data/cifar-10-batches-bin}
-[ "${1:-}" = --data ] && DATA=$2
+case "${1:-}" in
+  "") ;;
+  --data) DATA=${2:?--data needs a folder} ;;
+  *) echo "prepare: unknown argument $1 (usage: prepare.sh [--data DIR])" >&2; exit 2 ;;
+esac
 [ -f "$DATA/data_batch_1.bin" ] || { echo "prepare: CIFAR-10 not found at $DATA (use --data)" >&2; exit 2; }
 
 # Linking the CUDA backend needs the CUDA libraries that libtorch_cuda.so depends on: the full
@@ -25,12 +29,15 @@ LIBTORCH=$torch LONGTAIL_CUDA=1 CARGO_TARGET_DIR=target/cuda cargo build --relea
 mkdir -p carry
 cp target/cuda/release/longtail carry/longtail
 
-if [ ! -f carry/data.tar.xz ]; then
+# The archive is rebuilt when it was made from another data folder.
+source_stamp="rho=100 seed=0 from $(cd "$DATA" && pwd)"
+if [ ! -f carry/data.tar.xz ] || [ "$(cat carry/data.source 2>/dev/null)" != "$source_stamp" ]; then
   cargo build --release --quiet
   rm -rf carry/cifar10-lt100
   target/release/longtail data pack --rho 100 --data "$DATA" --out carry/cifar10-lt100
   XZ_OPT=-T0 tar -cJf carry/data.tar.xz -C carry cifar10-lt100
   rm -rf carry/cifar10-lt100
+  echo "$source_stamp" > carry/data.source
 fi
 du -ch carry/* | sed 's/^/prepare: /'
 total=$(du -cm carry/* | tail -1 | cut -f1)

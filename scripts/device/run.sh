@@ -6,8 +6,9 @@
 #       (default 3): $OUT/bench/{longtail,pytorch}.jsonl and the medians in $OUT/bench/summary.md
 #   scripts/device/run.sh train [--graphs] [--stop-after N] CONFIG...
 #       one full training per config, all at once (one launch-bound run leaves the GPU mostly
-#       idle), run dirs and logs under $OUT/runs/. A run cut off by the call's time limit
-#       continues anywhere with `longtail train --resume --out <its run dir>`.
+#       idle), run dirs and logs under $OUT/runs/<config stem>. A run cut off by the call's time
+#       limit continues anywhere with `longtail train -c CONFIG --resume --out <its run dir>`;
+#       to continue it here in a later call, put its run dir at carry/runs/<config stem>.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${OUT:?OUT must name the folder whose files come back}"
@@ -32,7 +33,7 @@ case "${1:-}" in
       python3 bench/torch_bench.py --device cuda --workers "$WORKERS" --data "$DATA" >> "$OUT/bench/pytorch.jsonl"
     done
     python3 bench/summarise.py --longtail "$OUT/bench/longtail.jsonl" --pytorch "$OUT/bench/pytorch.jsonl" \
-      --threads "$(nproc)" --busy 0 --commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+      --threads "$(python3 -c 'import torch; print(torch.get_num_threads())')" --busy 0 --commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
       --device "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" | tee "$OUT/bench/summary.md"
     ;;
   train)
@@ -46,14 +47,18 @@ case "${1:-}" in
       esac
     done
     [ $# -gt 0 ] || { echo "run.sh train: name at least one config" >&2; exit 2; }
+    names=$(for cfg in "$@"; do basename "$cfg" .toml; done)
+    dup=$(echo "$names" | sort | uniq -d)
+    [ -z "$dup" ] || { echo "run.sh train: configs share a run directory name: $dup" >&2; exit 2; }
     mkdir -p "$OUT/runs"
     pids=()
     for cfg in "$@"; do
       name=$(basename "$cfg" .toml)
       resume=()
       [ -f "carry/runs/$name/state.json" ] && { cp -r "carry/runs/$name" "$OUT/runs/"; resume=(--resume); }
-      $BIN train -c "$cfg" --out "$OUT/runs/$name" --device cuda --plain --data "$DATA" "${resume[@]}" "${extra[@]}" \
-        > "$OUT/runs/$name.log" 2>&1 &
+      # ${a[@]+"${a[@]}"}: an empty array under `set -u` on bash < 4.4
+      $BIN train -c "$cfg" --out "$OUT/runs/$name" --device cuda --plain --data "$DATA" \
+        ${resume[@]+"${resume[@]}"} ${extra[@]+"${extra[@]}"} > "$OUT/runs/$name.log" 2>&1 &
       pids+=($!)
     done
     status=0

@@ -253,10 +253,16 @@ impl Targets {
 
     /// Correct predictions, λ-weighted under Mixup (SPEC §6.3).
     pub fn correct(&self, logits: &Tensor) -> f64 {
-        self.correct_count(logits).double_value(&[])
+        let pred = logits.argmax(-1, false);
+        let hits = |y: &Tensor| pred.eq_tensor(y).sum(tch::Kind::Float).double_value(&[]);
+        match &self.mix {
+            None => hits(&self.labels),
+            Some((partner, lambda)) => lambda * hits(&self.labels) + (1.0 - lambda) * hits(partner),
+        }
     }
 
-    /// [`Targets::correct`] as a device scalar, without a host synchronisation.
+    /// [`Targets::correct`] as a device scalar, without a host synchronisation (for a captured
+    /// step; under Mixup the weighting is done in f32 on the device).
     pub fn correct_count(&self, logits: &Tensor) -> Tensor {
         let pred = logits.argmax(-1, false);
         let hits = |y: &Tensor| pred.eq_tensor(y).sum(tch::Kind::Float);

@@ -29,7 +29,9 @@ pub fn save_weights(path: &Path, vs: &nn::VarStore) -> Result<()> {
 /// Load a checkpoint into `vs`; returns the momentum buffers. Every variable of `vs` must be
 /// present with the same shape, so a checkpoint of another model is refused, not half-loaded.
 pub fn load(path: &Path, vs: &mut nn::VarStore) -> Result<Vec<(String, Tensor)>> {
-    let saved = Tensor::load_multi(path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+    // Onto the model's device: a checkpoint written on a GPU loads on a CPU-only machine too.
+    let saved = Tensor::load_multi_with_device(path, vs.device())
+        .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
     let mut vars = vs.variables();
     let mut momentum = Vec::new();
     let mut loaded = 0;

@@ -18,12 +18,14 @@
 //! eager steps from the same weights, across such a switch.
 use tch::{Device, Kind, Tensor};
 
+use crate::config::Config;
+
 use crate::data::loader::Batch;
 use crate::loss::{BatchLoss, Criterion, Targets};
 use crate::model::{channels_last, Network};
 use crate::train::cuda_graph::{CudaGraph, GraphError};
 use crate::train::sgd::Sgd;
-use crate::train::step::{non_finite_gradient, non_finite_loss, sgd_step, StepOutput};
+use crate::train::step::{non_finite_gradient, non_finite_loss, sgd_step, to_device, StepOutput};
 
 /// Eager steps on the graph's stream before capture: they create every lazily made handle,
 /// workspace and momentum buffer the captured step needs (PyTorch's recipe uses 3).
@@ -71,22 +73,46 @@ impl GuardedOutputs {
     }
 }
 
-/// Why a model cannot be trained from a graph, if it cannot.
-pub fn unsupported_reason(has_exits: bool, mixup: bool, device: Device) -> Option<String> {
+/// Why a run cannot be trained from a graph, if it cannot.
+pub fn unsupported_reason(cfg: &Config, device: Device) -> Option<String> {
     // What the model needs first: it holds on every machine.
-    if has_exits {
+    if cfg.model.exits.is_some() {
         return Some("models with early exits route a data-dependent number of samples to each exit, which a CUDA graph cannot capture".into());
     }
-    if mixup {
+    if cfg.data.augment.mixup > 0.0 {
         return Some("Mixup draws a new λ for every batch, which a captured step would freeze".into());
     }
     if !CudaGraph::SUPPORTED {
         return CudaGraph::new(0).err().map(|e| e.to_string());
     }
-    if !device.is_cuda() {
-        return Some(format!("CUDA graphs need a CUDA device, and this run is on {device:?}"));
+    not_cuda(device)
+}
+
+fn not_cuda(device: Device) -> Option<String> {
+    (!device.is_cuda()).then(|| format!("CUDA graphs need a CUDA device, and this run is on {device:?}"))
+}
+
+/// One training step on a batch: replayed from the graph when there is one and it takes the
+/// batch, else eager. The outer error is a graph failure, the inner one the divergence guard's.
+#[allow(clippy::too_many_arguments)]
+pub fn train_step(
+    graphed: Option<&mut GraphedStep>,
+    net: &Network,
+    opt: &mut Sgd,
+    criterion: &Criterion,
+    batch: &Batch,
+    device: Device,
+    nhwc: bool,
+    epoch: usize,
+    lr: f64,
+) -> Result<Result<StepOutput, String>, GraphError> {
+    match graphed.filter(|g| g.accepts(batch)) {
+        Some(g) => g.step(net, opt, criterion, batch, epoch, lr),
+        None => {
+            let (xs, targets) = to_device(batch, device, nhwc);
+            Ok(sgd_step(net, opt, criterion, &xs, &targets, epoch, lr))
+        }
     }
-    None
 }
 
 struct Captured {
@@ -112,7 +138,7 @@ pub struct GraphedStep {
 impl GraphedStep {
     pub fn new(device: Device, batch: usize, nhwc: bool) -> Result<Self, GraphError> {
         let Device::Cuda(index) = device else {
-            return Err(GraphError(format!("CUDA graphs need a CUDA device, not {device:?}")));
+            return Err(GraphError(not_cuda(device).unwrap_or_default()));
         };
         let xs = Tensor::zeros([batch as i64, 3, 32, 32], (Kind::Float, device));
         Ok(GraphedStep {
@@ -288,8 +314,7 @@ mod tests {
     #[test]
     fn graphs_are_refused_with_a_reason() {
         let cfg = config(&["loss.kind=\"ce\""]);
-        let s = build(&cfg, Device::Cpu, 10).unwrap();
-        let why = unsupported_reason(s.net.has_exits(), false, Device::Cpu).unwrap();
+        let why = unsupported_reason(&cfg, Device::Cpu).unwrap();
         assert!(why.contains("LONGTAIL_CUDA=1") || why.contains("CUDA device"), "{why}");
         assert!(GraphedStep::new(Device::Cpu, 8, true).is_err());
     }

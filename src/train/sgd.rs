@@ -81,26 +81,30 @@ impl Sgd {
         }
     }
 
-    /// Whether every gradient is finite, as a device bool (no host synchronisation).
-    pub fn gradients_finite(&self) -> Tensor {
+    /// The sum of every gradient's sum, on the device: a non-finite element anywhere makes it
+    /// non-finite. None when no parameter has a gradient.
+    fn gradient_sum(&self) -> Option<Tensor> {
         let sums: Vec<Tensor> = self
             .params
             .iter()
             .filter_map(|(_, p)| Some(p.grad()).filter(|g| g.defined()).map(|g| g.sum(tch::Kind::Float)))
             .collect();
-        Tensor::stack(&sums, 0).sum(tch::Kind::Float).isfinite()
+        (!sums.is_empty()).then(|| Tensor::stack(&sums, 0).sum(tch::Kind::Float))
+    }
+
+    /// Whether every gradient is finite, as a device bool (no host synchronisation).
+    pub fn gradients_finite(&self) -> Tensor {
+        match self.gradient_sum() {
+            Some(sum) => sum.isfinite(),
+            None => Tensor::from(true).to_device(self.params.first().map_or(tch::Device::Cpu, |(_, p)| p.device())),
+        }
     }
 
     /// The first parameter (by name) whose gradient holds a NaN or an infinity, if any. One
     /// synchronising reduction per step: a non-finite element makes its tensor's sum, and so the
     /// sum of sums, non-finite; only then are the parameters searched one by one.
     pub fn non_finite_gradient(&self) -> Option<String> {
-        let sums: Vec<Tensor> = self
-            .params
-            .iter()
-            .filter_map(|(_, p)| Some(p.grad()).filter(|g| g.defined()).map(|g| g.sum(tch::Kind::Float)))
-            .collect();
-        if sums.is_empty() || Tensor::stack(&sums, 0).sum(tch::Kind::Float).double_value(&[]).is_finite() {
+        if self.gradient_sum().is_none_or(|sum| sum.double_value(&[]).is_finite()) {
             return None;
         }
         self.params.iter().find_map(|(name, p)| {

@@ -22,7 +22,6 @@ use crate::run::{self, EpochRecord, EpochScore, GroupsInfo, Resume, RunDir, RunM
 use crate::train::checkpoint;
 use crate::train::graphed::{self, GraphedStep};
 use crate::train::sgd::Sgd;
-use crate::train::step;
 
 /// How to run a training, beyond the config itself.
 pub struct TrainOptions {
@@ -57,10 +56,16 @@ pub fn resolve_device(spec: &str) -> Result<Device> {
     };
     if let Device::Cuda(i) = device {
         let visible = tch::Cuda::device_count();
+        if visible == 0 {
+            bail!(
+                "device = {spec:?}, but libtorch sees no CUDA device; a GPU build needs \
+                 LONGTAIL_CUDA=1 at build time and the CUDA libtorch at run time (README, \"GPU\")"
+            );
+        }
         if i as i64 >= visible {
             bail!(
-                "device = {spec:?}, but libtorch sees {visible} CUDA device(s); a GPU build needs \
-                 LONGTAIL_CUDA=1 at build time and the CUDA libtorch at run time (README, \"GPU\")"
+                "device = {spec:?} is out of range: libtorch sees {visible} CUDA device(s), cuda:0 to cuda:{}",
+                visible - 1
             );
         }
     }
@@ -224,8 +229,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
     let device = resolve_device(&cfg.device)?;
     // Refused before the run directory is touched, so the same command without the flag works.
     if opts.cuda_graphs {
-        if let Some(why) = graphed::unsupported_reason(cfg.model.exits.is_some(), cfg.data.augment.mixup > 0.0, device)
-        {
+        if let Some(why) = graphed::unsupported_reason(cfg, device) {
             bail!("--cuda-graphs: {why}");
         }
     }
@@ -265,13 +269,15 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
 
     let mut s = build(cfg, device, num_classes)?;
     let (mut epochs_done, mut best, mut last, mut wall) = (0, None::<EpochScore>, None::<EpochScore>, 0.0);
+    let mut pending_resume: Option<Resume> = None;
     if let Some(st) = state {
         let momentum = checkpoint::load(&dir.file(&st.checkpoint), &mut s.vs)?;
         s.opt.load_buffers(momentum).map_err(anyhow::Error::msg)?;
         dir.truncate_metrics(st.epochs_done)?;
         (epochs_done, best, last, wall) = (st.epochs_done, st.best, st.last, st.wall_seconds);
-        // Recorded once the checkpoint has loaded, so an attempt that could not start leaves no trace.
-        meta.resumes.push(Resume {
+        // Recorded in meta.json with this invocation's first checkpoint, so an attempt that
+        // stops before finishing an epoch leaves no trace.
+        pending_resume = Some(Resume {
             after_epoch: epochs_done,
             at: run::now_utc(),
             command: opts.command.clone(),
@@ -279,7 +285,6 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             device: format!("{device:?}"),
             machine: run::machine_description(device),
         });
-        run::write_json(&dir.file(run::META_FILE), &meta)?;
         eprintln!("resuming {} after epoch {epochs_done}", dir.path.display());
     }
 
@@ -335,13 +340,17 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0.0f64, 0usize);
         for (i, batch) in loader.by_ref().enumerate() {
             let n = batch.len();
-            let out = match graphed.as_mut().filter(|g| g.accepts(&batch)) {
-                Some(g) => g.step(&s.net, &mut s.opt, &criterion, &batch, epoch, lr)?,
-                None => {
-                    let (xs, targets) = step::to_device(&batch, device, t.channels_last);
-                    step::sgd_step(&s.net, &mut s.opt, &criterion, &xs, &targets, epoch, lr)
-                }
-            };
+            let out = graphed::train_step(
+                graphed.as_mut(),
+                &s.net,
+                &mut s.opt,
+                &criterion,
+                &batch,
+                device,
+                t.channels_last,
+                epoch,
+                lr,
+            )?;
             let out = out.map_err(|what| {
                 // The divergence guard stopped the step: leave the message in the run directory
                 // for `reproduce` and for people.
@@ -418,6 +427,10 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
                 wall_seconds: wall,
             },
         )?;
+        if let Some(r) = pending_resume.take() {
+            meta.resumes.push(r);
+            run::write_json(&dir.file(run::META_FILE), &meta)?;
+        }
         if epochs_done > 1 {
             let _ = std::fs::remove_file(dir.file(&ckpt_name(epochs_done - 1)));
         }
@@ -461,6 +474,11 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
     } else {
         (None, Vec::new())
     };
+    // A resume that found every epoch done and only wrote the summary is part of the record too.
+    if let Some(r) = pending_resume.take() {
+        meta.resumes.push(r);
+        run::write_json(&dir.file(run::META_FILE), &meta)?;
+    }
     let last = last.unwrap_or_else(|| EpochScore::new(epochs_done, &ev.accuracy));
     let best = best.unwrap_or_else(|| last.clone());
     let summary = Summary {
