@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 
 fn main() {
+    record_build_commit();
     println!("cargo:rustc-check-cfg=cfg(longtail_cuda_graphs)");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=LONGTAIL_CUDA");
@@ -70,4 +71,36 @@ fn compile_cuda_graph_shim(torch: &std::path::Path) {
         println!("cargo:rustc-link-lib=dylib={lib}");
     }
     println!("cargo:rustc-cfg=longtail_cuda_graphs");
+}
+
+/// The commit the sources come from, for run metadata (`run::git_commit`): HEAD, with `-dirty`
+/// when a tracked source file differs from it; "unknown" outside a git checkout. Re-run after a
+/// commit or checkout (.git/logs/HEAD) and after any source change.
+fn record_build_commit() {
+    const SOURCES: [&str; 5] = ["src", "csrc", "build.rs", "Cargo.toml", "Cargo.lock"];
+    for path in SOURCES.iter().chain(&[".git/HEAD", ".git/logs/HEAD"]) {
+        println!("cargo:rerun-if-changed={path}");
+    }
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let commit = match git(&["rev-parse", "HEAD"]) {
+        Some(head) => {
+            let mut status = vec!["status", "--porcelain", "--untracked-files=no", "--"];
+            status.extend(SOURCES);
+            let dirty = git(&status).is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{head}-dirty")
+            } else {
+                head
+            }
+        }
+        None => "unknown".into(),
+    };
+    println!("cargo:rustc-env=LONGTAIL_BUILD_COMMIT={commit}");
 }

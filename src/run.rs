@@ -249,27 +249,11 @@ impl RunDir {
     }
 }
 
-/// `git rev-parse HEAD` of the working directory, with `-dirty` when tracked files changed.
+/// The commit this binary was built from (build.rs: `git rev-parse HEAD`, with `-dirty` when
+/// tracked sources differed from it), not the working directory's: a copied binary run later,
+/// or from another checkout, still names the code that computed the run.
 pub fn git_commit() -> String {
-    let run = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match run(&["rev-parse", "HEAD"]) {
-        Some(c) => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-            if dirty {
-                format!("{c}-dirty")
-            } else {
-                c
-            }
-        }
-        None => "unknown".into(),
-    }
+    option_env!("LONGTAIL_BUILD_COMMIT").unwrap_or("unknown").to_string()
 }
 
 /// CPU model and thread count (or the GPU), for citing where a number came from.
@@ -332,5 +316,22 @@ mod tests {
         let t = now_utc();
         assert_eq!(t.len(), 20);
         assert!(t.starts_with("20") && t.ends_with('Z'));
+    }
+
+    #[test]
+    fn the_build_commit_is_the_checkout_head() {
+        // cargo rebuilds after every commit (build.rs watches .git/logs/HEAD), so a test binary
+        // always carries the HEAD it was built at; a copied or stale binary would not match.
+        let head = std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        match head {
+            Some(h) => assert!(git_commit() == h || git_commit() == format!("{h}-dirty"), "{} vs {h}", git_commit()),
+            None => assert_eq!(git_commit(), "unknown"),
+        }
     }
 }
