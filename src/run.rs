@@ -80,6 +80,21 @@ pub struct Resume {
     pub machine: String,
 }
 
+impl Resume {
+    /// The record of `invocation` (this process's own [`RunMeta`]) continuing a run after
+    /// `after_epoch`.
+    pub fn of(invocation: &RunMeta, after_epoch: usize) -> Self {
+        Resume {
+            after_epoch,
+            at: invocation.started_at.clone(),
+            command: invocation.command.clone(),
+            commit: invocation.commit.clone(),
+            device: invocation.device.clone(),
+            machine: invocation.machine.clone(),
+        }
+    }
+}
+
 /// Accuracy at one epoch (1-based: epoch 200 is the last of a 200-epoch run).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochScore {

@@ -40,6 +40,48 @@ pub struct CudaGraph {
     never: std::convert::Infallible,
 }
 
+/// The shim's operations on an existing graph.
+#[derive(Clone, Copy)]
+enum Op {
+    Enter,
+    Leave,
+    CaptureBegin,
+    CaptureEnd,
+    Replay,
+    Reset,
+}
+
+/// Each operation once, for every build; [`CudaGraph::run`] is the only part that differs.
+impl CudaGraph {
+    /// Make the graph's side stream current (for warm-up steps and capture).
+    pub fn enter(&mut self) -> Result<(), GraphError> {
+        self.run(Op::Enter)
+    }
+
+    /// Restore the stream that was current before [`CudaGraph::enter`].
+    pub fn leave(&mut self) -> Result<(), GraphError> {
+        self.run(Op::Leave)
+    }
+
+    pub fn capture_begin(&mut self) -> Result<(), GraphError> {
+        self.run(Op::CaptureBegin)
+    }
+
+    pub fn capture_end(&mut self) -> Result<(), GraphError> {
+        self.run(Op::CaptureEnd)
+    }
+
+    pub fn replay(&mut self) -> Result<(), GraphError> {
+        self.run(Op::Replay)
+    }
+
+    /// Forget the recorded graph; the next capture records a new one on the same side stream.
+    pub fn reset(&mut self) -> Result<(), GraphError> {
+        self.run(Op::Reset)
+    }
+}
+
+/// Call a shim function with an error buffer; its message on failure.
 #[cfg(longtail_cuda_graphs)]
 fn call(f: impl FnOnce(*mut std::os::raw::c_char, usize) -> std::os::raw::c_int) -> Result<(), GraphError> {
     let mut buf = vec![0u8; 1024];
@@ -62,37 +104,17 @@ impl CudaGraph {
         Ok(CudaGraph { ptr })
     }
 
-    /// Make the graph's side stream current (for warm-up steps and capture).
-    pub fn enter(&mut self) -> Result<(), GraphError> {
+    fn run(&mut self, op: Op) -> Result<(), GraphError> {
+        let f = match op {
+            Op::Enter => ffi::longtail_cuda_graph_enter,
+            Op::Leave => ffi::longtail_cuda_graph_leave,
+            Op::CaptureBegin => ffi::longtail_cuda_graph_capture_begin,
+            Op::CaptureEnd => ffi::longtail_cuda_graph_capture_end,
+            Op::Replay => ffi::longtail_cuda_graph_replay,
+            Op::Reset => ffi::longtail_cuda_graph_reset,
+        };
         // SAFETY: `ptr` came from `longtail_cuda_graph_new` and is freed only in Drop.
-        call(|e, n| unsafe { ffi::longtail_cuda_graph_enter(self.ptr, e, n) })
-    }
-
-    /// Restore the stream that was current before [`CudaGraph::enter`].
-    pub fn leave(&mut self) -> Result<(), GraphError> {
-        // SAFETY: as in `enter`.
-        call(|e, n| unsafe { ffi::longtail_cuda_graph_leave(self.ptr, e, n) })
-    }
-
-    pub fn capture_begin(&mut self) -> Result<(), GraphError> {
-        // SAFETY: as in `enter`.
-        call(|e, n| unsafe { ffi::longtail_cuda_graph_capture_begin(self.ptr, e, n) })
-    }
-
-    pub fn capture_end(&mut self) -> Result<(), GraphError> {
-        // SAFETY: as in `enter`.
-        call(|e, n| unsafe { ffi::longtail_cuda_graph_capture_end(self.ptr, e, n) })
-    }
-
-    pub fn replay(&mut self) -> Result<(), GraphError> {
-        // SAFETY: as in `enter`.
-        call(|e, n| unsafe { ffi::longtail_cuda_graph_replay(self.ptr, e, n) })
-    }
-
-    /// Forget the recorded graph; the next capture records a new one on the same side stream.
-    pub fn reset(&mut self) -> Result<(), GraphError> {
-        // SAFETY: as in `enter`.
-        call(|e, n| unsafe { ffi::longtail_cuda_graph_reset(self.ptr, e, n) })
+        call(|e, n| unsafe { f(self.ptr, e, n) })
     }
 }
 
@@ -117,27 +139,7 @@ impl CudaGraph {
         ))
     }
 
-    pub fn enter(&mut self) -> Result<(), GraphError> {
-        match self.never {}
-    }
-
-    pub fn leave(&mut self) -> Result<(), GraphError> {
-        match self.never {}
-    }
-
-    pub fn capture_begin(&mut self) -> Result<(), GraphError> {
-        match self.never {}
-    }
-
-    pub fn capture_end(&mut self) -> Result<(), GraphError> {
-        match self.never {}
-    }
-
-    pub fn replay(&mut self) -> Result<(), GraphError> {
-        match self.never {}
-    }
-
-    pub fn reset(&mut self) -> Result<(), GraphError> {
+    fn run(&mut self, _op: Op) -> Result<(), GraphError> {
         match self.never {}
     }
 }

@@ -211,6 +211,15 @@ fn evaluate(
     (evaluate_predictions(&preds.fused, &test.labels, num_classes, groups), branches)
 }
 
+/// Add this invocation's resume record to meta.json, once.
+fn record_resume(dir: &RunDir, meta: &mut RunMeta, pending: &mut Option<Resume>) -> Result<()> {
+    if let Some(r) = pending.take() {
+        meta.resumes.push(r);
+        run::write_json(&dir.file(run::META_FILE), meta)?;
+    }
+    Ok(())
+}
+
 /// How a call to [`train`] ended.
 pub enum Outcome {
     Finished(Box<Summary>),
@@ -234,7 +243,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         }
     }
     let name = cfg.name.clone().unwrap_or_else(|| "run".into());
-    let meta = RunMeta {
+    let invocation = RunMeta {
         name: name.clone(),
         config: opts.config_path.clone(),
         command: opts.command.clone(),
@@ -246,7 +255,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         started_at: run::now_utc(),
         resumes: Vec::new(),
     };
-    let (dir, state) = open_run_dir(cfg, opts, &meta)?;
+    let (dir, state) = open_run_dir(cfg, opts, &invocation)?;
     if dir.exists(run::SUMMARY_FILE) {
         eprintln!(
             "{} is already finished; its summary is {}",
@@ -277,14 +286,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         (epochs_done, best, last, wall) = (st.epochs_done, st.best, st.last, st.wall_seconds);
         // Recorded in meta.json with this invocation's first checkpoint, so an attempt that
         // stops before finishing an epoch leaves no trace.
-        pending_resume = Some(Resume {
-            after_epoch: epochs_done,
-            at: run::now_utc(),
-            command: opts.command.clone(),
-            commit: run::git_commit(),
-            device: format!("{device:?}"),
-            machine: run::machine_description(device),
-        });
+        pending_resume = Some(Resume::of(&invocation, epochs_done));
         eprintln!("resuming {} after epoch {epochs_done}", dir.path.display());
     }
 
@@ -427,10 +429,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
                 wall_seconds: wall,
             },
         )?;
-        if let Some(r) = pending_resume.take() {
-            meta.resumes.push(r);
-            run::write_json(&dir.file(run::META_FILE), &meta)?;
-        }
+        record_resume(&dir, &mut meta, &mut pending_resume)?;
         if epochs_done > 1 {
             let _ = std::fs::remove_file(dir.file(&ckpt_name(epochs_done - 1)));
         }
@@ -475,10 +474,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         (None, Vec::new())
     };
     // A resume that found every epoch done and only wrote the summary is part of the record too.
-    if let Some(r) = pending_resume.take() {
-        meta.resumes.push(r);
-        run::write_json(&dir.file(run::META_FILE), &meta)?;
-    }
+    record_resume(&dir, &mut meta, &mut pending_resume)?;
     let last = last.unwrap_or_else(|| EpochScore::new(epochs_done, &ev.accuracy));
     let best = best.unwrap_or_else(|| last.clone());
     let summary = Summary {
