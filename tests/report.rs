@@ -142,3 +142,25 @@ fn compare_tabulates_runs_by_a_config_key() {
     let err = compare::compare(&[a.path()], Some("loss.nope"), &png).unwrap_err();
     assert!(err.to_string().contains("loss.nope"));
 }
+
+#[test]
+fn compare_averages_the_seeds_of_one_setting() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    synthetic_run(dirs[0].path(), "a-seed0", 0.9, false); // last overall 65.75 + 0.9 = 66.65
+    synthetic_run(dirs[1].path(), "b-seed0", 0.99, false);
+    // A second seed of setting a: numbers 2 points higher, same config value, seed 1.
+    let mut s = synthetic_run(dirs[2].path(), "a-seed1", 2.9, false); // 68.65
+    std::fs::write(dirs[2].path().join(run::CONFIG_FILE), "[loss]\nalpha = 0.9\n").unwrap();
+    s.seed = 1;
+    run::write_json(&dirs[2].path().join(run::SUMMARY_FILE), &s).unwrap();
+    let png = dirs[0].path().join("cmp.png");
+    let paths: Vec<&Path> = dirs.iter().map(|d| d.path()).collect();
+    let md = compare::compare(&paths, Some("loss.alpha"), &png).unwrap();
+    // (66.65 + 68.65) / 2 = 67.65; sample std √((1² + 1²) / 1) = 1.41.
+    assert!(md.contains("| 0.9 | 2 | 0, 1 | 61.23 ± 0.00 | 67.65 ± 1.41 |"), "{md}");
+    assert!(md.contains("| 0.99 | 1 | 0 |"), "{md}");
+    assert!(md.contains("runs with the same loss.alpha"));
+    // Without --by every run is one group; the same seed twice is flagged.
+    let md = compare::compare(&paths[..2], None, &png).unwrap();
+    assert!(md.contains("| all | 2 | 0, 0 (repeated seed) |"), "{md}");
+}

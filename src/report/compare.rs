@@ -1,4 +1,7 @@
-//! `longtail compare <run-dir>… [--by key]`: one table and one chart across runs.
+//! `longtail compare <run-dir>… [--by key]`: one table and one chart across runs, and the
+//! mean ± standard deviation over runs that share a setting (seeds of one config), because
+//! long-tailed CIFAR numbers move by a point between seeds and one run is not a result.
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -23,10 +26,45 @@ fn config_value(dir: &RunDir, key: &str) -> Result<String> {
     })
 }
 
+/// Mean and sample standard deviation (n − 1 in the denominator; 0 for a single value).
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return (mean, 0.0);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, var.sqrt())
+}
+
+/// "mean ± std" of the values that exist; "—" when a group accuracy is missing in any run
+/// (a mean over fewer runs than the row claims would mislead).
+fn fmt_mean_std(values: &[Option<f64>]) -> String {
+    match values.iter().copied().collect::<Option<Vec<f64>>>() {
+        Some(v) if !v.is_empty() => {
+            let (m, s) = mean_std(&v);
+            format!("{m:.2} ± {s:.2}")
+        }
+        _ => "—".to_string(),
+    }
+}
+
+/// The numbers one run contributes to its group's mean.
+#[derive(Default)]
+struct GroupRuns {
+    seeds: Vec<u64>,
+    best: Vec<Option<f64>>,
+    last: Vec<Option<f64>>,
+    many: Vec<Option<f64>>,
+    medium: Vec<Option<f64>>,
+    few: Vec<Option<f64>>,
+}
+
 /// Markdown table of the runs; writes the chart to `png`.
 pub fn compare(run_dirs: &[&Path], by: Option<&str>, png: &Path) -> Result<String> {
     let mut rows = Vec::new();
     let mut series = Vec::new();
+    let mut groups: BTreeMap<String, GroupRuns> = BTreeMap::new();
     for d in run_dirs {
         let dir = RunDir::new(*d);
         let s: Summary = run::read_json(&dir.file(run::SUMMARY_FILE))
@@ -36,10 +74,18 @@ pub fn compare(run_dirs: &[&Path], by: Option<&str>, png: &Path) -> Result<Strin
             None => String::new(),
         };
         let label = if key.is_empty() { s.name.clone() } else { format!("{} ({}={key})", s.name, by.unwrap_or("")) };
+        let group = groups.entry(key.clone()).or_default();
+        group.seeds.push(s.seed);
+        group.best.push(Some(s.best.overall));
+        group.last.push(Some(s.last.overall));
+        group.many.push(s.last.many);
+        group.medium.push(s.last.medium);
+        group.few.push(s.last.few);
         let mut row = vec![s.name.clone()];
         if by.is_some() {
             row.push(key);
         }
+        row.push(s.seed.to_string());
         row.extend([
             format!("{:.2} @{}", s.best.overall, s.best.epoch),
             format!("{:.2}", s.last.overall),
@@ -55,10 +101,64 @@ pub fn compare(run_dirs: &[&Path], by: Option<&str>, png: &Path) -> Result<Strin
     if let Some(k) = by {
         head.push(k.to_string());
     }
-    head.extend(["best (epoch)", "last", "last many", "last medium", "last few", "wall (min)"].map(String::from));
+    head.extend(
+        ["seed", "best (epoch)", "last", "last many", "last medium", "last few", "wall (min)"].map(String::from),
+    );
     plots::grouped_bars(&series, "last-epoch test accuracy per group", png)?;
-    Ok(markdown(&[
-        Block::Table(head, rows),
-        Block::Image("last-epoch accuracy per group".into(), png.display().to_string()),
-    ]))
+    let mut blocks = vec![Block::Table(head, rows)];
+    if groups.values().any(|g| g.seeds.len() > 1) {
+        let over = by.map_or("all runs".to_string(), |k| format!("runs with the same {k}"));
+        blocks.push(Block::Paragraph(format!("Mean ± sample standard deviation (n − 1) over {over}:")));
+        blocks.push(mean_table(&groups, by));
+    }
+    blocks.push(Block::Image("last-epoch accuracy per group".into(), png.display().to_string()));
+    Ok(markdown(&blocks))
+}
+
+/// One row per group of runs (per value of `by`, or all runs without it): mean ± sample
+/// standard deviation. Runs of a group with repeated seeds are flagged, since they are not
+/// independent draws.
+fn mean_table(groups: &BTreeMap<String, GroupRuns>, by: Option<&str>) -> Block {
+    let mut head = vec![by.unwrap_or("runs").to_string()];
+    head.extend(
+        ["n", "seeds", "best overall", "last overall", "last many", "last medium", "last few"].map(String::from),
+    );
+    let rows = groups
+        .iter()
+        .map(|(key, g)| {
+            let mut seeds = g.seeds.clone();
+            seeds.sort_unstable();
+            let repeated = seeds.windows(2).any(|w| w[0] == w[1]);
+            let seed_list = seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+            vec![
+                if by.is_some() { key.clone() } else { "all".to_string() },
+                g.seeds.len().to_string(),
+                if repeated { format!("{seed_list} (repeated seed)") } else { seed_list },
+                fmt_mean_std(&g.best),
+                fmt_mean_std(&g.last),
+                fmt_mean_std(&g.many),
+                fmt_mean_std(&g.medium),
+                fmt_mean_std(&g.few),
+            ]
+        })
+        .collect();
+    Block::Table(head, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_and_sample_standard_deviation_by_hand() {
+        // mean 72; squared deviations 4 + 0 + 4 = 8; 8 / (3 − 1) = 4; √4 = 2.
+        assert_eq!(mean_std(&[70.0, 72.0, 74.0]), (72.0, 2.0));
+        assert_eq!(mean_std(&[71.35]), (71.35, 0.0));
+        // mean 1.5; deviations² 0.25 + 0.25 = 0.5; /1 → 0.5; √0.5.
+        let (m, s) = mean_std(&[1.0, 2.0]);
+        assert_eq!(m, 1.5);
+        assert!((s - 0.5f64.sqrt()).abs() < 1e-15);
+        assert_eq!(fmt_mean_std(&[Some(70.0), Some(72.0), Some(74.0)]), "72.00 ± 2.00");
+        assert_eq!(fmt_mean_std(&[Some(70.0), None]), "—");
+    }
 }
