@@ -8,10 +8,11 @@ use clap::{Parser, Subcommand};
 use longtail::config;
 use longtail::data::cifar::{self, Cifar};
 use longtail::data::{download, subset};
+use longtail::eval::early_exit::TimingReport;
 use longtail::eval::evaluate::{predict, TestSet};
 use longtail::eval::metrics::evaluate_predictions;
 use longtail::model::Network;
-use longtail::report::table::score_table;
+use longtail::report::table::{score_table, timing_blocks};
 use longtail::run::{self, EpochScore, GroupsInfo, RunDir, Summary};
 use longtail::train::checkpoint;
 use longtail::train::trainer::{self, Outcome, TrainOptions};
@@ -381,6 +382,9 @@ fn run_train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// Interleaved passes per way in `eval --timing` (the medians are reported).
+const TIMING_REPETITIONS: usize = 3;
+
 fn early_exit_table(rows: &[longtail::eval::early_exit::EarlyExit]) -> String {
     use longtail::eval::metrics::fmt_group;
     let mut s = String::from("| τ | overall | many | medium | few | leave at exit 1 / 2 / final (%) | mean MMACs | saving |\n|---:|---:|---:|---:|---:|---|---:|---:|\n");
@@ -469,22 +473,34 @@ fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str, thresholds: &[
             .collect();
         println!("\nEarly-exit inference ({weights} weights):\n{}", early_exit_table(&rows));
         if timing {
-            println!("Wall clock, early exits that stop vs the same network without exits (τ = {}):", taus[0]);
-            println!("| batch | images | full depth (s) | early exit (s) | speedup | early-exit accuracy |");
-            println!("|---:|---:|---:|---:|---:|---:|");
-            for (batch, images) in [(1, 1000), (256, test.len())] {
-                let t =
-                    longtail::eval::early_exit::time_early_exit(&net, &test, batch, images, taus[0], cfg.loss.scale);
-                println!(
-                    "| {} | {} | {:.2} | {:.2} | {:.2}× | {:.2} |",
-                    t.batch,
-                    t.images,
-                    t.full_depth_seconds,
-                    t.early_exit_seconds,
-                    t.speedup(),
-                    t.early_exit_accuracy
-                );
-            }
+            let rows: Vec<_> = [(1, 1000), (256, test.len())]
+                .into_iter()
+                .map(|(batch, images)| {
+                    longtail::eval::early_exit::time_early_exit(
+                        &net,
+                        &test,
+                        batch,
+                        images,
+                        taus[0],
+                        cfg.loss.scale,
+                        TIMING_REPETITIONS,
+                    )
+                })
+                .collect();
+            let report = TimingReport {
+                weights: weights.to_string(),
+                measured_at: run::now_utc(),
+                command: shell_command(),
+                commit: run::git_commit(),
+                device: format!("{device:?}"),
+                machine: run::machine_description(device),
+                engine: run::engine_description(),
+                rows,
+            };
+            print!("{}", longtail::report::document::markdown(&timing_blocks(&report)));
+            let path = dir.file(run::TIMING_FILE);
+            run::write_json(&path, &report)?;
+            println!("wrote {} (`longtail publish` attaches it to the result)", path.display());
         }
     } else if !thresholds.is_empty() || timing {
         bail!("--exit-threshold / --timing: this run's model has no early exits");
@@ -498,7 +514,11 @@ fn run_publish(run_dir: &Path, name: Option<String>, results: &Path, force: bool
     if !summary_path.exists() {
         bail!("{} has no {} yet: the run has not finished", run_dir.display(), run::SUMMARY_FILE);
     }
-    let summary: Summary = run::read_json(&summary_path)?;
+    let mut summary: Summary = run::read_json(&summary_path)?;
+    let timing_path = dir.file(run::TIMING_FILE);
+    if timing_path.exists() {
+        summary.early_exit_timing = Some(run::read_json(&timing_path)?);
+    }
     let name = name.unwrap_or_else(|| summary.name.clone());
     std::fs::create_dir_all(results).with_context(|| format!("cannot create {}", results.display()))?;
     let target = results.join(format!("{name}.json"));

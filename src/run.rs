@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::eval::early_exit::EarlyExit;
+use crate::eval::early_exit::{EarlyExit, TimingReport};
 use crate::eval::metrics::{Accuracy, GroupAcc};
 
 pub const CONFIG_FILE: &str = "config.toml";
@@ -18,6 +18,8 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const BEST_WEIGHTS: &str = "best.ot";
 /// Written when the divergence guard stops a run: the message, for `reproduce` and for people.
+/// `eval --timing`'s measurements (`TimingReport`), attached to the result by `publish`.
+pub const TIMING_FILE: &str = "early_exit_timing.json";
 pub const FAILURE_FILE: &str = "failure.txt";
 
 /// Write `bytes` to `path` atomically.
@@ -177,6 +179,10 @@ pub struct Summary {
     /// The resumes of the run (see [`RunMeta::resumes`]); empty when one invocation did it all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resumes: Vec<Resume>,
+    /// Wall-clock of early exits against full depth (`eval --timing`, measured after training;
+    /// attached by `publish` from `TIMING_FILE`, never written by the trainer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_exit_timing: Option<TimingReport>,
 }
 
 impl Summary {

@@ -79,6 +79,7 @@ fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary 
         engine: "tch 0.24.0".into(),
         started_at: "2026-11-27T00:00:00Z".into(),
         resumes: Vec::new(),
+        early_exit_timing: None,
         finished_at: "2026-11-27T01:00:00Z".into(),
     };
     run::write_json(&dir.join(run::SUMMARY_FILE), &summary).unwrap();
@@ -163,4 +164,50 @@ fn compare_averages_the_seeds_of_one_setting() {
     // Without --by every run is one group; the same seed twice is flagged.
     let md = compare::compare(&paths[..2], None, &png).unwrap();
     assert!(md.contains("| all | 2 | 0, 0 (repeated seed) |"), "{md}");
+}
+
+#[test]
+fn early_exit_timing_is_rendered_and_published_with_the_result() {
+    use longtail::eval::early_exit::{ExitTiming, TimingReport};
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_run(dir.path(), "toy-exits", 0.95, true);
+    let row = |batch, images, full, early| ExitTiming {
+        batch,
+        images,
+        tau: 0.9,
+        repetitions: 3,
+        full_depth_seconds: full,
+        early_exit_seconds: early,
+        early_exit_accuracy: 70.0,
+    };
+    let timing = TimingReport {
+        weights: "last".into(),
+        measured_at: "2026-11-27T19:00:00Z".into(),
+        command: "longtail eval run --timing".into(),
+        commit: "abc123".into(),
+        device: "Cpu".into(),
+        machine: "test machine".into(),
+        engine: "tch 0.24.0".into(),
+        rows: vec![row(1, 1000, 3.0, 1.5), row(256, 10000, 9.0, 6.0)],
+    };
+    run::write_json(&dir.path().join(run::TIMING_FILE), &timing).unwrap();
+    let md = std::fs::read_to_string(run_report::write(dir.path()).unwrap()).unwrap();
+    assert!(md.contains("Early exits: wall clock"), "{md}");
+    assert!(md.contains("| 1 | 1000 | 3.00 | 1.50 | 2.00× | 70.00 |"), "{md}");
+    assert!(md.contains("| 256 | 10000 | 9.00 | 6.00 | 1.50× | 70.00 |"), "{md}");
+    assert!(md.contains("medians of 3 interleaved passes"));
+
+    let results = dir.path().join("results");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_longtail"))
+        .args(["publish", dir.path().to_str().unwrap(), "--results", results.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let published: Summary = run::read_json(&results.join("toy-exits.json")).unwrap();
+    let t = published.early_exit_timing.expect("the timing travels with the result");
+    assert_eq!(t.rows.len(), 2);
+    assert_eq!((t.rows[0].batch, t.rows[0].early_exit_seconds), (1, 1.5));
+    // The run's own summary is left as the trainer wrote it.
+    let own: Summary = run::read_json(&dir.path().join(run::SUMMARY_FILE)).unwrap();
+    assert!(own.early_exit_timing.is_none());
 }

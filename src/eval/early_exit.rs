@@ -111,11 +111,14 @@ pub fn early_exit_at(
 }
 
 /// Wall-clock of full-depth versus early-exit inference at one batch size.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExitTiming {
     pub batch: usize,
     pub images: usize,
     pub tau: f64,
+    /// Interleaved passes per way (full, early, full, early, …); the seconds are their medians,
+    /// so a slow moment of the machine hits both ways alike instead of one.
+    pub repetitions: usize,
     /// Seconds for `images` images without the exit heads (the plain network).
     pub full_depth_seconds: f64,
     /// Seconds with early exits that really stop (`Network::early_exit_predict`).
@@ -130,32 +133,73 @@ impl ExitTiming {
     }
 }
 
-/// Time both ways of answering over the first `images` test images in batches of `batch`
-/// (one untimed warm-up batch each).
-pub fn time_early_exit(net: &Network, test: &TestSet, batch: usize, images: usize, tau: f64, scale: f64) -> ExitTiming {
+/// `eval --timing`'s evidence: the measurements with where, when and by what they were taken.
+/// Written to the run directory (`run::TIMING_FILE`); `publish` attaches it to the result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TimingReport {
+    /// Which weights were timed (`last` or `best`).
+    pub weights: String,
+    pub measured_at: String,
+    pub command: String,
+    pub commit: String,
+    pub device: String,
+    pub machine: String,
+    pub engine: String,
+    pub rows: Vec<ExitTiming>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// Time both ways of answering over the first `images` test images in batches of `batch`: one
+/// untimed warm-up batch each, then `repetitions` interleaved passes of each way.
+pub fn time_early_exit(
+    net: &Network,
+    test: &TestSet,
+    batch: usize,
+    images: usize,
+    tau: f64,
+    scale: f64,
+    repetitions: usize,
+) -> ExitTiming {
     let _guard = tch::no_grad_guard();
     let n = images.min(test.len()) as i64;
+    let batch = batch.max(1);
     let chunks = || (0..n).step_by(batch).map(move |s| (s, (batch as i64).min(n - s)));
-    let _ = net.forward_full_depth(&test.images.narrow(0, 0, batch.min(n as usize) as i64)).int64_value(&[0, 0]);
-    let t0 = std::time::Instant::now();
-    for (s, len) in chunks() {
-        // Reading one value forces the computation on asynchronous devices too.
-        let _ = net.forward_full_depth(&test.images.narrow(0, s, len)).argmax(-1, false).int64_value(&[0]);
-    }
-    let full_depth_seconds = t0.elapsed().as_secs_f64();
-    let _ = net.early_exit_predict(&test.images.narrow(0, 0, batch.min(n as usize) as i64), tau, scale);
-    let t0 = std::time::Instant::now();
+    let warm_up = test.images.narrow(0, 0, batch.min(n as usize) as i64);
+    let _ = net.forward_full_depth(&warm_up).int64_value(&[0, 0]);
+    let _ = net.early_exit_predict(&warm_up, tau, scale);
+    let (mut full, mut early) = (Vec::new(), Vec::new());
     let mut correct = 0usize;
-    for (s, len) in chunks() {
-        let (preds, _) = net.early_exit_predict(&test.images.narrow(0, s, len), tau, scale);
-        correct += preds.iter().zip(&test.labels[s as usize..(s + len) as usize]).filter(|(p, y)| p == y).count();
+    for _ in 0..repetitions.max(1) {
+        let t0 = std::time::Instant::now();
+        for (s, len) in chunks() {
+            // Reading one value forces the computation on asynchronous devices too.
+            let _ = net.forward_full_depth(&test.images.narrow(0, s, len)).argmax(-1, false).int64_value(&[0]);
+        }
+        full.push(t0.elapsed().as_secs_f64());
+        let t0 = std::time::Instant::now();
+        correct = 0;
+        for (s, len) in chunks() {
+            let (preds, _) = net.early_exit_predict(&test.images.narrow(0, s, len), tau, scale);
+            correct += preds.iter().zip(&test.labels[s as usize..(s + len) as usize]).filter(|(p, y)| p == y).count();
+        }
+        early.push(t0.elapsed().as_secs_f64());
     }
     ExitTiming {
         batch,
         images: n as usize,
         tau,
-        full_depth_seconds,
-        early_exit_seconds: t0.elapsed().as_secs_f64(),
+        repetitions: full.len(),
+        full_depth_seconds: median(full),
+        early_exit_seconds: median(early),
         early_exit_accuracy: 100.0 * correct as f64 / n.max(1) as f64,
     }
 }
@@ -166,6 +210,33 @@ pub const SWEEP: [f64; 8] = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99];
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    #[test]
+    fn timing_answers_every_image_once_with_the_stopping_inference() {
+        use crate::model::{exits::ExitsConfig, ModelConfig};
+        tch::manual_seed(5);
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let cfg = ModelConfig { exits: Some(ExitsConfig::default()), ..Default::default() };
+        let net = Network::new(&vs.root(), &cfg, 10).unwrap();
+        let n = 23; // batches of 10: 10 + 10 + 3, the short last batch included
+        let images = tch::Tensor::randn([n, 3, 32, 32], (Kind::Float, Device::Cpu)) * 3.0;
+        let labels: Vec<i64> = (0..n).map(|i| i % 10).collect();
+        let test = TestSet { images, labels: labels.clone() };
+        // τ = 0: every image leaves at exit 1, so the accuracy is exit 1's arg-max accuracy.
+        let t = time_early_exit(&net, &test, 10, 100, 0.0, 30.0, 3);
+        assert_eq!((t.batch, t.images, t.repetitions), (10, 23, 3));
+        let (preds, taken) = net.early_exit_predict(&test.images, 0.0, 30.0);
+        assert!(taken.iter().all(|&k| k == 0));
+        let correct = preds.iter().zip(&labels).filter(|(p, y)| p == y).count();
+        assert!((t.early_exit_accuracy - 100.0 * correct as f64 / 23.0).abs() < 1e-9);
+        assert!(t.full_depth_seconds > 0.0 && t.early_exit_seconds > 0.0);
+    }
 
     #[test]
     fn exits_accuracy_and_macs_by_hand() {

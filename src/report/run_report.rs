@@ -5,6 +5,7 @@ use anyhow::{bail, Result};
 
 use super::document::{html, markdown, Block};
 use super::plots;
+use super::table;
 use crate::data::cifar::Cifar;
 use crate::eval::metrics::{fmt_group, Accuracy};
 use crate::run::{self, EpochScore, RunDir, Summary};
@@ -189,6 +190,17 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
         ));
         blocks.push(Block::Image("Share of each group leaving at each exit".into(), EXITS_PNG.into()));
         blocks.push(Block::Image("Accuracy versus mean MACs over τ".into(), EXIT_SWEEP_PNG.into()));
+        // The published summary carries the timing; a run directory has it beside the summary.
+        let timing_path = dir.file(run::TIMING_FILE);
+        let timing = match &summary.early_exit_timing {
+            Some(t) => Some(t.clone()),
+            None if timing_path.exists() => Some(run::read_json(&timing_path)?),
+            None => None,
+        };
+        if let Some(t) = timing {
+            blocks.push(Block::Heading("Early exits: wall clock".into()));
+            blocks.extend(table::timing_blocks(&t));
+        }
     }
 
     let md = format!("# Report: {title}\n\n{}", markdown(&blocks));

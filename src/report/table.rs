@@ -1,4 +1,7 @@
-//! The Many/Medium/Few table printed at the end of a run and by `longtail eval`.
+//! The Many/Medium/Few table printed at the end of a run and by `longtail eval`, and the
+//! early-exit timing table of `eval --timing`.
+use super::document::Block;
+use crate::eval::early_exit::TimingReport;
 use crate::eval::metrics::fmt_group;
 use crate::run::{EpochScore, GroupsInfo};
 
@@ -31,4 +34,33 @@ pub fn score_table(rows: &[(&str, &EpochScore)], groups: &GroupsInfo) -> String 
         count(&groups.few)
     ));
     s
+}
+
+/// `eval --timing`'s measurements as report blocks: a sentence saying what was measured where,
+/// then one row per batch size.
+pub fn timing_blocks(r: &TimingReport) -> Vec<Block> {
+    let tau = r.rows.first().map_or(String::from("?"), |t| t.tau.to_string());
+    let reps = r.rows.first().map_or(0, |t| t.repetitions);
+    let note = format!(
+        "Wall clock of early exits that stop (confident images leave the batch) against the same network \
+         without exits, {} weights, τ = {tau}; medians of {reps} interleaved passes each. Measured {} on {} ({}), \
+         commit {}.",
+        r.weights, r.measured_at, r.machine, r.device, r.commit
+    );
+    let head = ["batch", "images", "full depth (s)", "early exit (s)", "speedup", "early-exit accuracy"];
+    let rows = r
+        .rows
+        .iter()
+        .map(|t| {
+            vec![
+                t.batch.to_string(),
+                t.images.to_string(),
+                format!("{:.2}", t.full_depth_seconds),
+                format!("{:.2}", t.early_exit_seconds),
+                format!("{:.2}×", t.speedup()),
+                format!("{:.2}", t.early_exit_accuracy),
+            ]
+        })
+        .collect();
+    vec![Block::Paragraph(note), Block::Table(head.map(String::from).to_vec(), rows)]
 }

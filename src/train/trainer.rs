@@ -502,6 +502,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         started_at: meta.started_at,
         finished_at: run::now_utc(),
         resumes: meta.resumes,
+        early_exit_timing: None,
     };
     run::write_json(&dir.file(run::SUMMARY_FILE), &summary)?;
     Ok(Outcome::Finished(Box::new(summary)))
