@@ -137,6 +137,10 @@ pub struct EpochRecord {
     /// Seconds the training loop waited for the data workers during the epoch.
     #[serde(default)]
     pub data_wait_seconds: f64,
+    /// With early exits: the share of training samples leaving at each exit over the epoch (the
+    /// detached training-time decision; the last entry is the final head).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_exit_fractions: Option<Vec<f64>>,
     pub test: Option<Accuracy>,
     /// ResLT: accuracy of each branch alone (head, medium, tail), when evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]

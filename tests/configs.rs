@@ -82,6 +82,17 @@ fn every_config_trains_one_short_epoch() {
                     assert!((e.exit_fractions.iter().sum::<f64>() - 1.0).abs() < 1e-9);
                     assert_eq!(s.early_exit_sweep.len(), 8);
                 }
+                // Training-time exit shares are logged per epoch exactly when there are exits.
+                for m in longtail::run::RunDir::new(dir.path()).read_metrics().unwrap() {
+                    match (&m.train_exit_fractions, cfg.model.exits.is_some()) {
+                        (Some(f), true) => {
+                            assert_eq!(f.len(), 3, "{}", path.display());
+                            assert!((f.iter().sum::<f64>() - 1.0).abs() < 1e-6, "{}: {f:?}", path.display());
+                        }
+                        (None, false) => {}
+                        (f, _) => panic!("{}: train_exit_fractions {f:?}", path.display()),
+                    }
+                }
             }
             Outcome::Paused { .. } => panic!("did not finish"),
         }

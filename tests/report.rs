@@ -42,6 +42,7 @@ fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary 
             images_per_second: 400.0,
             seconds: 30.0,
             data_wait_seconds: 0.01,
+            train_exit_fractions: None,
             test,
             test_branches: None,
         })

@@ -9,7 +9,7 @@ use tch::Tensor;
 
 use crate::model::{ModelOutput, Network};
 use reslt::{reslt_loss, BranchSets};
-use routing::{combine, exit_indices, LossMode};
+use routing::{combine, exit_counts, exit_indices, LossMode};
 
 /// `[loss]` section of a config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -155,7 +155,11 @@ impl Criterion {
         if out.exits.is_empty() {
             let kind = self.cfg.kind;
             let total = targets.loss(|y| self.head_loss(kind, &out.logits, out.branches.as_ref(), y, epoch));
-            return BatchLoss { terms: vec![(format!("final head ({})", kind.name()), total.shallow_clone())], total };
+            return BatchLoss {
+                terms: vec![(format!("final head ({})", kind.name()), total.shallow_clone())],
+                total,
+                exit_counts: None,
+            };
         }
         let preds = net.prediction_logits(out, self.cfg.scale);
         let exit = exit_indices(&preds, &targets.dominant(), self.cfg.exit_threshold);
@@ -180,7 +184,7 @@ impl Criterion {
             terms.push((format!("{name} ({})", kind.name()), term.shallow_clone()));
             term
         });
-        BatchLoss { total, terms }
+        BatchLoss { total, terms, exit_counts: Some(exit_counts(&exit, k_final + 1)) }
     }
 }
 
@@ -198,6 +202,8 @@ impl LossKind {
 pub struct BatchLoss {
     pub total: Tensor,
     pub terms: Vec<(String, Tensor)>,
+    /// With early exits: how many samples left at each exit (`[K]`, the detached decision).
+    pub exit_counts: Option<Tensor>,
 }
 
 impl BatchLoss {
@@ -326,6 +332,7 @@ mod tests {
                 ("exit 1 (ce)".into(), Tensor::from(0.5f32)),
                 ("final head (reslt)".into(), Tensor::from(f32::NAN)),
             ],
+            exit_counts: None,
         };
         let bad = bl.non_finite_terms();
         assert_eq!(bad.len(), 1);

@@ -33,6 +33,13 @@ pub fn exit_indices(prediction_logits: &[Tensor], targets: &Tensor, threshold: f
     })
 }
 
+/// How many samples of the batch leave at each of the `num_exits` exits, `[K]` float: the
+/// training-time exit distribution, logged per epoch because it decides how much of the batch
+/// the deeper layers still learn from.
+pub fn exit_counts(exit: &Tensor, num_exits: usize) -> Tensor {
+    exit.bincount::<Tensor>(None, num_exits as i64).to_kind(Kind::Float)
+}
+
 /// Indices of the samples that contribute at exit `k`.
 pub fn samples_at(exit: &Tensor, k: i64, mode: LossMode) -> Tensor {
     let mask = match mode {
@@ -120,6 +127,15 @@ mod tests {
         let want_route = (l(0, 0) + l(1, 2) + l(2, 1)) / 3.0;
         let got = combine(&exit, 3, LossMode::Route, |k, idx| ce_rows(&z[k], &y, idx)).double_value(&[]);
         assert!((got - want_route).abs() < 1e-5, "{got} vs {want_route}");
+    }
+
+    #[test]
+    fn exit_counts_by_hand() {
+        let exit = Tensor::from_slice(&[0i64, 2, 1, 0]);
+        assert_eq!(Vec::<f32>::try_from(exit_counts(&exit, 3)).unwrap(), vec![2.0, 1.0, 1.0]);
+        // An exit nobody takes still has its slot.
+        let exit = Tensor::from_slice(&[0i64, 0]);
+        assert_eq!(Vec::<f32>::try_from(exit_counts(&exit, 3)).unwrap(), vec![2.0, 0.0, 0.0]);
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl GuardedOutputs {
         let total = self.loss.total.detach();
         let summary = Tensor::stack(&[total.shallow_clone(), self.correct.detach(), self.ok.to_kind(Kind::Float)], 0)
             .to_kind(Kind::Double);
-        (BatchLoss { total, terms }, summary)
+        (BatchLoss { total, terms, exit_counts: None }, summary)
     }
 }
 
@@ -219,7 +219,8 @@ pub fn read_outputs(summary: &Tensor, terms: &BatchLoss, opt: &Sgd) -> Result<St
         let param = opt.non_finite_gradient().unwrap_or_else(|| "a parameter".into());
         return Err(non_finite_gradient(&param, terms, value));
     }
-    Ok(StepOutput { loss: value, correct })
+    // Captured steps have no exits (refused by `unsupported_reason`).
+    Ok(StepOutput { loss: value, correct, exit_counts: Vec::new() })
 }
 
 #[cfg(test)]

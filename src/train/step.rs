@@ -25,6 +25,8 @@ pub struct StepOutput {
     pub loss: f64,
     /// Correct training predictions (λ-weighted under Mixup).
     pub correct: f64,
+    /// With early exits: samples leaving at each exit in this step; empty without exits.
+    pub exit_counts: Vec<f64>,
 }
 
 /// Forward, loss, backward and SGD update. A non-finite loss or gradient returns `Err` with what
@@ -50,7 +52,10 @@ pub fn sgd_step(
         return Err(non_finite_gradient(&param, &loss, value));
     }
     opt.step(lr);
-    Ok(StepOutput { loss: value, correct: targets.correct(&out.logits) })
+    let exit_counts = loss.exit_counts.as_ref().map_or_else(Vec::new, |c| {
+        Vec::<f32>::try_from(c).map(|v| v.into_iter().map(f64::from).collect()).unwrap_or_default()
+    });
+    Ok(StepOutput { loss: value, correct: targets.correct(&out.logits), exit_counts })
 }
 
 /// The divergence guard's message for a loss that is not finite.

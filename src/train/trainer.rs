@@ -340,6 +340,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         };
         pb.set_prefix(format!("epoch {}/{} (run ETA {run_eta})", epoch + 1, t.epochs));
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0.0f64, 0usize);
+        let mut exit_counts: Vec<f64> = Vec::new();
         for (i, batch) in loader.by_ref().enumerate() {
             let n = batch.len();
             let out = graphed::train_step(
@@ -369,6 +370,8 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             loss_sum += out.loss * n as f64;
             correct += out.correct;
             seen += n;
+            exit_counts.resize(out.exit_counts.len().max(exit_counts.len()), 0.0);
+            exit_counts.iter_mut().zip(&out.exit_counts).for_each(|(a, c)| *a += c);
             let ips = seen as f64 / started.elapsed().as_secs_f64();
             pb.set_message(format!(
                 "loss {:.3} · lr {lr:.2e} · {ips:.0} img/s · last test {}",
@@ -410,6 +413,8 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             images_per_second,
             seconds,
             data_wait_seconds,
+            train_exit_fractions: (!exit_counts.is_empty())
+                .then(|| exit_counts.iter().map(|c| c / seen as f64).collect()),
             test: test_acc.clone(),
             test_branches: test_branches.clone(),
         };
@@ -449,8 +454,11 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             ),
             None => String::new(),
         };
+        let exits_part = record.train_exit_fractions.as_ref().map_or(String::new(), |f| {
+            format!(" exits {}%", f.iter().map(|x| format!("{:.0}", 100.0 * x)).collect::<Vec<_>>().join("/"))
+        });
         eprintln!(
-            "epoch {epochs_done}/{} lr {lr:.2e} loss {:.4} train {:.2}% {images_per_second:.0} img/s {seconds:.1}s{test_part} · ETA {eta}",
+            "epoch {epochs_done}/{} lr {lr:.2e} loss {:.4} train {:.2}%{exits_part} {images_per_second:.0} img/s {seconds:.1}s{test_part} · ETA {eta}",
             t.epochs, record.train_loss, record.train_acc
         );
     }
