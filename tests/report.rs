@@ -42,7 +42,10 @@ fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary 
             images_per_second: 400.0,
             seconds: 30.0,
             data_wait_seconds: 0.01,
-            train_exit_fractions: None,
+            train_exit_fractions: branches.then(|| {
+                let first = 0.2 + 0.02 * e as f64;
+                vec![first, 0.1, 0.9 - first]
+            }),
             test,
             test_branches: None,
         })
@@ -112,9 +115,11 @@ fn report_renders_every_plot_and_the_summary_numbers() {
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert_eq!(png_size(&dir.path().join(run_report::EXITS_PNG)).1, 520);
     assert_eq!(png_size(&dir.path().join(run_report::EXIT_SWEEP_PNG)), (900, 560));
+    assert_eq!(png_size(&dir.path().join(run_report::TRAIN_EXITS_PNG)), (900, 460));
+    assert!(md.contains("train_exits.png") && md.contains("the final head learns only from the samples"));
     assert!(md.contains("| 0.9 | 70.00 |"), "early-exit row from the summary");
     assert!(md.contains("56.4 %"), "MACs saving of τ=0.9 (1 − 30/68.86)");
-    assert_eq!(html.matches("data:image/png;base64,").count(), 6, "every plot is embedded");
+    assert_eq!(html.matches("data:image/png;base64,").count(), 7, "every plot is embedded");
     assert!(html.contains(&format!("{:.2}", s.best.overall)));
 }
 
@@ -124,6 +129,7 @@ fn plain_run_has_no_branch_plot_and_unfinished_runs_are_refused() {
     synthetic_run(dir.path(), "plain", 0.0, false);
     run_report::write(dir.path()).unwrap();
     assert!(!dir.path().join(run_report::BRANCHES_PNG).exists());
+    assert!(!dir.path().join(run_report::TRAIN_EXITS_PNG).exists());
     let empty = tempfile::tempdir().unwrap();
     let err = run_report::write(empty.path()).unwrap_err();
     assert!(err.to_string().contains("summary.json"), "{err}");

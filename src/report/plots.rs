@@ -154,6 +154,49 @@ pub fn training_curves(records: &[EpochRecord], best_epoch: Option<usize>, title
     Ok(())
 }
 
+/// The share of training samples leaving at each exit, per epoch (lines, %): how much of each
+/// batch still trains the deeper layers as the exits grow confident.
+pub fn train_exit_shares(records: &[EpochRecord], title: &str, path: &Path) -> Result<()> {
+    register_font();
+    let err = ctx(path);
+    let rows: Vec<(f64, &Vec<f64>)> =
+        records.iter().filter_map(|r| r.train_exit_fractions.as_ref().map(|f| (r.epoch as f64, f))).collect();
+    let exits = rows.iter().map(|(_, f)| f.len()).max().unwrap_or(0);
+    let max_epoch = records.iter().map(|r| r.epoch).max().unwrap_or(1).max(1) as f64;
+    let root = BitMapBackend::new(path, (900, 460)).into_drawing_area();
+    root.fill(&WHITE).map_err(&err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(35)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0f64..max_epoch, 0f64..100f64)
+        .map_err(&err)?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc("training samples leaving here (%)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .light_line_style(RGBColor(238, 238, 238))
+        .draw()
+        .map_err(&err)?;
+    let palette = [RGBColor(255, 127, 14), RGBColor(148, 103, 189), OVERALL];
+    for k in 0..exits {
+        let color = if k + 1 == exits { OVERALL } else { palette[k.min(1)] };
+        let name = if k + 1 == exits { "final head".to_string() } else { format!("exit {}", k + 1) };
+        let pts: Vec<(f64, f64)> = rows.iter().filter_map(|(e, f)| f.get(k).map(|v| (*e, 100.0 * v))).collect();
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .map_err(&err)?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    legend(&mut chart, SeriesLabelPosition::UpperRight, path)?;
+    root.present().map_err(&err)?;
+    Ok(())
+}
+
 /// Per-class test accuracy as bars ordered head → tail (by training count), the training count
 /// of each class on a log axis beside them, and the Many/Medium/Few bands shaded.
 pub fn per_class(

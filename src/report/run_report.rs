@@ -15,6 +15,7 @@ pub const PER_CLASS_PNG: &str = "per_class.png";
 pub const CONFUSION_PNG: &str = "confusion.png";
 pub const BRANCHES_PNG: &str = "branches.png";
 pub const EXITS_PNG: &str = "exits.png";
+pub const TRAIN_EXITS_PNG: &str = "train_exits.png";
 pub const EXIT_SWEEP_PNG: &str = "exit_sweep.png";
 
 fn score_row(label: &str, s: &EpochScore) -> Vec<String> {
@@ -190,6 +191,22 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
         ));
         blocks.push(Block::Image("Share of each group leaving at each exit".into(), EXITS_PNG.into()));
         blocks.push(Block::Image("Accuracy versus mean MACs over τ".into(), EXIT_SWEEP_PNG.into()));
+        if records.iter().any(|r| r.train_exit_fractions.is_some()) {
+            plots::train_exit_shares(
+                &records,
+                &format!("{title} — where training samples leave (detached decision)"),
+                &dir.file(TRAIN_EXITS_PNG),
+            )?;
+            blocks.push(Block::Paragraph(
+                "During training a sample's loss stops at the exit that classifies it correctly and confidently; \
+                 the final head learns only from the samples that reach it."
+                    .into(),
+            ));
+            blocks.push(Block::Image(
+                "Share of training samples leaving at each exit, per epoch".into(),
+                TRAIN_EXITS_PNG.into(),
+            ));
+        }
         // The published summary carries the timing; a run directory has it beside the summary.
         let timing_path = dir.file(run::TIMING_FILE);
         let timing = match &summary.early_exit_timing {
