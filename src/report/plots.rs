@@ -48,6 +48,41 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
         .map_err(|e| anyhow!("cannot draw {}: {e:?}", path.display()))
 }
 
+/// Axes of a percentage (0–100) over epochs, with the grid every per-epoch chart uses.
+fn percent_by_epoch<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    caption: &str,
+    caption_size: u32,
+    y_desc: &str,
+    max_epoch: f64,
+    path: &Path,
+) -> Result<
+    ChartContext<
+        'a,
+        BitMapBackend<'b>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+> {
+    let err = ctx(path);
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", caption_size))
+        .margin(12)
+        .x_label_area_size(35)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0f64..max_epoch, 0f64..100f64)
+        .map_err(&err)?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc(y_desc)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .light_line_style(RGBColor(238, 238, 238))
+        .draw()
+        .map_err(&err)?;
+    Ok(chart)
+}
+
 /// A curve of the accuracy chart: name, colour and how to read it from an evaluation.
 type Series = (&'static str, RGBColor, fn(&Accuracy) -> Option<f64>);
 
@@ -61,21 +96,8 @@ pub fn training_curves(records: &[EpochRecord], best_epoch: Option<usize>, title
     let (top, bottom) = root.split_vertically(430);
     let max_epoch = records.iter().map(|r| r.epoch).max().unwrap_or(1).max(1) as f64;
 
-    let mut acc = ChartBuilder::on(&top)
-        .caption(format!("{title} — test accuracy"), ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(35)
-        .y_label_area_size(55)
-        .build_cartesian_2d(0f64..max_epoch, 0f64..100f64)
-        .map_err(&err)?;
-    acc.configure_mesh()
-        .x_desc("epoch")
-        .y_desc("test accuracy (%)")
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_label_formatter(&|y| format!("{y:.0}"))
-        .light_line_style(RGBColor(238, 238, 238))
-        .draw()
-        .map_err(&err)?;
+    let mut acc =
+        percent_by_epoch(&top, &format!("{title} — test accuracy"), 22, "test accuracy (%)", max_epoch, path)?;
     let series: [Series; 4] = [
         ("overall", OVERALL, |a| Some(a.overall)),
         ("many", MANY, |a| a.many),
@@ -165,22 +187,7 @@ pub fn train_exit_shares(records: &[EpochRecord], title: &str, path: &Path) -> R
     let max_epoch = records.iter().map(|r| r.epoch).max().unwrap_or(1).max(1) as f64;
     let root = BitMapBackend::new(path, (900, 460)).into_drawing_area();
     root.fill(&WHITE).map_err(&err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(35)
-        .y_label_area_size(55)
-        .build_cartesian_2d(0f64..max_epoch, 0f64..100f64)
-        .map_err(&err)?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .y_desc("training samples leaving here (%)")
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_label_formatter(&|y| format!("{y:.0}"))
-        .light_line_style(RGBColor(238, 238, 238))
-        .draw()
-        .map_err(&err)?;
+    let mut chart = percent_by_epoch(&root, title, 20, "training samples leaving here (%)", max_epoch, path)?;
     let palette = [RGBColor(255, 127, 14), RGBColor(148, 103, 189), OVERALL];
     for k in 0..exits {
         let color = if k + 1 == exits { OVERALL } else { palette[k.min(1)] };
