@@ -515,9 +515,8 @@ fn run_publish(run_dir: &Path, name: Option<String>, results: &Path, force: bool
         bail!("{} has no {} yet: the run has not finished", run_dir.display(), run::SUMMARY_FILE);
     }
     let mut summary: Summary = run::read_json(&summary_path)?;
-    let timing_path = dir.file(run::TIMING_FILE);
-    if timing_path.exists() {
-        summary.early_exit_timing = Some(run::read_json(&timing_path)?);
+    if let Some(timing) = dir.early_exit_timing()? {
+        summary.early_exit_timing = Some(timing);
     }
     let name = name.unwrap_or_else(|| summary.name.clone());
     std::fs::create_dir_all(results).with_context(|| format!("cannot create {}", results.display()))?;

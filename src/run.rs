@@ -237,6 +237,16 @@ impl RunDir {
         self.file(name).exists()
     }
 
+    /// `eval --timing`'s measurements, if they were taken for this run.
+    pub fn early_exit_timing(&self) -> Result<Option<TimingReport>> {
+        let path = self.file(TIMING_FILE);
+        if path.exists() {
+            Ok(Some(read_json(&path)?))
+        } else {
+            Ok(None)
+        }
+    }
+
     pub fn append_metrics(&self, record: &EpochRecord) -> Result<()> {
         let path = self.file(METRICS_FILE);
         let mut f = OpenOptions::new()

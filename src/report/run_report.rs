@@ -208,11 +208,9 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
             ));
         }
         // The published summary carries the timing; a run directory has it beside the summary.
-        let timing_path = dir.file(run::TIMING_FILE);
         let timing = match &summary.early_exit_timing {
             Some(t) => Some(t.clone()),
-            None if timing_path.exists() => Some(run::read_json(&timing_path)?),
-            None => None,
+            None => dir.early_exit_timing()?,
         };
         if let Some(t) = timing {
             blocks.push(Block::Heading("Early exits: wall clock".into()));
