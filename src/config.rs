@@ -227,6 +227,17 @@ impl Config {
             }
             _ => {}
         }
+        if self.loss.exit_decision == crate::loss::ExitDecision::Margin {
+            let ldam_exits = self.model.exits.as_ref().is_some_and(|e| e.kind != ExitKind::Reslt)
+                && self.loss.exit_loss_kind() == LossKind::Ldam;
+            if !ldam_exits {
+                return bad(
+                    "loss.exit_decision",
+                    "\"margin\"".into(),
+                    "needs early exits trained with LDAM (cosine exits and loss.kind or loss.exit_loss = \"ldam\")",
+                );
+            }
+        }
         if let Some(exits) = &self.model.exits {
             let exit_loss = self.loss.exit_loss_kind();
             if exits.kind != ExitKind::Reslt {
@@ -387,6 +398,20 @@ mod tests {
         .unwrap();
         let again = resolve(&cfg.to_toml(), "again", &[]).unwrap();
         assert_eq!(cfg, again);
+    }
+
+    #[test]
+    fn margin_exit_decision_needs_ldam_exits() {
+        let elf = "[model]\nhead = \"cosine\"\n[model.exits]\nkind = \"conv_fc\"\nclassifier = \"cosine\"\n\
+                   [loss]\nkind = \"ldam\"\nexit_decision = \"margin\"\n";
+        assert_eq!(resolve(elf, "c", &[]).unwrap().loss.exit_decision, crate::loss::ExitDecision::Margin);
+        // Without exits, and with CE exits, there is no margin to read.
+        let err = resolve("[loss]\nexit_decision = \"margin\"\n", "c", &[]).unwrap_err().to_string();
+        assert!(err.contains("loss.exit_decision") && err.contains("LDAM"), "{err}");
+        let ce_exits =
+            "[model.exits]\nkind = \"conv_fc\"\nclassifier = \"linear\"\n[loss]\nexit_decision = \"margin\"\n";
+        let err = resolve(ce_exits, "c", &[]).unwrap_err().to_string();
+        assert!(err.contains("loss.exit_decision"), "{err}");
     }
 
     #[test]

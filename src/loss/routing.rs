@@ -106,6 +106,24 @@ mod tests {
         assert_eq!(v(&exit_indices(&z, &y, 0.95)), vec![2, 2, 2]);
     }
 
+    /// The `margin` exit decision (Loss `exit_decision`): the exit's logits lose s·m_y on the
+    /// true class before the confidence test. s = 10, margins (0.1, 0.5) → (1, 5) logits.
+    #[test]
+    fn margin_decision_by_hand() {
+        use crate::loss::ldam::subtract_margins;
+        let (l19, l99) = (19f32.ln(), 99f32.ln());
+        // a: y=0, p = 0.95 → after margin e^(ln19−1)/(…+1) = 6.99/7.99 = 0.875 < 0.9: stays.
+        // b: y=0, p = 0.99 → 36.4/37.4 = 0.973 ≥ 0.9: leaves at exit 1.
+        // c: y=1, p = 0.99 → ln99−5 = −0.41 < 0: no longer the argmax: stays.
+        let e1 = Tensor::from_slice(&[l19, 0.0, l99, 0.0, 0.0, l99]).view([3, 2]);
+        let last = Tensor::zeros([3, 2], (Kind::Float, tch::Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 0, 1]);
+        assert_eq!(v(&exit_indices(&[e1.shallow_clone(), last.shallow_clone()], &y, 0.9)), vec![0, 0, 0]);
+        let scaled_margins = Tensor::from_slice(&[0.1f32, 0.5]) * 10.0;
+        let adjusted = subtract_margins(&e1, &y, &scaled_margins);
+        assert_eq!(v(&exit_indices(&[adjusted, last], &y, 0.9)), vec![1, 0, 1]);
+    }
+
     fn ce_rows(z: &Tensor, y: &Tensor, idx: &Tensor) -> Tensor {
         cross_entropy(&z.index_select(0, idx), &y.index_select(0, idx), 0.0, None)
     }
