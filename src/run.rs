@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::eval::early_exit::{EarlyExit, TimingReport};
-use crate::eval::metrics::{Accuracy, GroupAcc};
+use crate::eval::metrics::{Accuracy, GroupAcc, GroupExitFractions};
 
 pub const CONFIG_FILE: &str = "config.toml";
 pub const META_FILE: &str = "meta.json";
@@ -141,6 +141,9 @@ pub struct EpochRecord {
     /// detached training-time decision; the last entry is the final head).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_exit_fractions: Option<Vec<f64>>,
+    /// The same per Many/Medium/Few group (shares of that group's training samples).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_exit_fractions_by_group: Option<GroupExitFractions>,
     pub test: Option<Accuracy>,
     /// ResLT: accuracy of each branch alone (head, medium, tail), when evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -88,6 +88,12 @@ fn every_config_trains_one_short_epoch() {
                         (Some(f), true) => {
                             assert_eq!(f.len(), 3, "{}", path.display());
                             assert!((f.iter().sum::<f64>() - 1.0).abs() < 1e-6, "{}: {f:?}", path.display());
+                            // Each group's shares sum to 1 too (CIFAR-10 ρ=100 has all three).
+                            let g = m.train_exit_fractions_by_group.as_ref().expect("group shares");
+                            for shares in [&g.many, &g.medium, &g.few] {
+                                let s = shares.as_ref().expect("every group has samples");
+                                assert!((s.iter().sum::<f64>() - 1.0).abs() < 1e-6, "{}: {s:?}", path.display());
+                            }
                         }
                         (None, false) => {}
                         (f, _) => panic!("{}: train_exit_fractions {f:?}", path.display()),

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use longtail::eval::early_exit::EarlyExit;
-use longtail::eval::metrics::Accuracy;
+use longtail::eval::metrics::{Accuracy, GroupExitFractions};
 use longtail::report::{compare, run_report};
 use longtail::run::{self, EpochRecord, EpochScore, GroupsInfo, RunDir, Summary};
 
@@ -45,6 +45,11 @@ fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary 
             train_exit_fractions: branches.then(|| {
                 let first = 0.2 + 0.02 * e as f64;
                 vec![first, 0.1, 0.9 - first]
+            }),
+            train_exit_fractions_by_group: branches.then(|| GroupExitFractions {
+                many: Some(vec![0.8, 0.1, 0.1]),
+                medium: Some(vec![0.5, 0.2, 0.3]),
+                few: Some(vec![0.1, 0.1, 0.8]),
             }),
             test,
             test_branches: None,

@@ -113,6 +113,30 @@ pub fn evaluate_predictions(preds: &[i64], labels: &[i64], num_classes: usize, g
     }
 }
 
+/// The share of a group's training samples that left at each exit over an epoch; `None` for a
+/// group with no class (or no sample seen).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupExitFractions {
+    pub many: Option<Vec<f64>>,
+    pub medium: Option<Vec<f64>>,
+    pub few: Option<Vec<f64>>,
+}
+
+/// Exit shares from per-exit, per-class sample counts (`counts[k][c]`): overall (fractions of
+/// all samples) and per group (fractions of that group's samples, pooled over its classes, so
+/// the Few line says how much of the tail the deeper exits still see).
+pub fn exit_fractions(counts: &[Vec<f64>], groups: &[usize]) -> (Vec<f64>, GroupExitFractions) {
+    let shares = |keep: &dyn Fn(usize) -> bool| -> Option<Vec<f64>> {
+        let per_exit: Vec<f64> =
+            counts.iter().map(|row| row.iter().enumerate().filter(|(c, _)| keep(*c)).map(|(_, n)| n).sum()).collect();
+        let total: f64 = per_exit.iter().sum();
+        (total > 0.0).then(|| per_exit.iter().map(|n| n / total).collect())
+    };
+    let group = |g: usize| shares(&|c| groups.get(c) == Some(&g));
+    let overall = shares(&|_| true).unwrap_or_else(|| vec![0.0; counts.len()]);
+    (overall, GroupExitFractions { many: group(0), medium: group(1), few: group(2) })
+}
+
 /// Format a group accuracy for tables.
 pub fn fmt_group(a: GroupAcc) -> String {
     a.map_or_else(|| "—".to_string(), |v| format!("{v:.2}"))
@@ -121,6 +145,20 @@ pub fn fmt_group(a: GroupAcc) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exit_fractions_by_hand() {
+        // 2 exits × 3 classes; groups: class 0 many, classes 1–2 few, no medium class.
+        let counts = vec![vec![6.0, 1.0, 0.0], vec![2.0, 1.0, 2.0]];
+        let (overall, g) = exit_fractions(&counts, &[0, 2, 2]);
+        assert_eq!(overall, vec![7.0 / 12.0, 5.0 / 12.0]);
+        assert_eq!(g.many, Some(vec![0.75, 0.25]));
+        assert_eq!(g.medium, None);
+        assert_eq!(g.few, Some(vec![0.25, 0.75]));
+        // A group whose classes saw no sample this epoch has no shares, not 0/0.
+        let (_, g) = exit_fractions(&[vec![1.0, 0.0], vec![0.0, 0.0]], &[0, 2]);
+        assert_eq!(g.few, None);
+    }
 
     #[test]
     fn groups_by_index_and_by_count() {

@@ -212,7 +212,8 @@ impl Criterion {
             terms.push((format!("{name} ({})", kind.name()), term.shallow_clone()));
             term
         });
-        BatchLoss { total, terms, exit_counts: Some(exit_counts(&exit, k_final + 1)) }
+        let counts = exit_counts(&exit, &decided_by, k_final + 1, self.num_classes);
+        BatchLoss { total, terms, exit_counts: Some(counts) }
     }
 }
 
@@ -230,7 +231,8 @@ impl LossKind {
 pub struct BatchLoss {
     pub total: Tensor,
     pub terms: Vec<(String, Tensor)>,
-    /// With early exits: how many samples left at each exit (`[K]`, the detached decision).
+    /// With early exits: how many samples of each class left at each exit (`[K, C]`, the
+    /// detached decision; under Mixup the class is the dominant label).
     pub exit_counts: Option<Tensor>,
 }
 

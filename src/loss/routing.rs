@@ -33,11 +33,12 @@ pub fn exit_indices(prediction_logits: &[Tensor], targets: &Tensor, threshold: f
     })
 }
 
-/// How many samples of the batch leave at each of the `num_exits` exits, `[K]` float: the
-/// training-time exit distribution, logged per epoch because it decides how much of the batch
-/// the deeper layers still learn from.
-pub fn exit_counts(exit: &Tensor, num_exits: usize) -> Tensor {
-    exit.bincount::<Tensor>(None, num_exits as i64).to_kind(Kind::Float)
+/// How many samples of each class leave at each of the `num_exits` exits, `[K, C]` float: the
+/// training-time exit distribution, logged per epoch (overall and per Many/Medium/Few) because it
+/// decides how much of the batch, and of the tail, the deeper layers still learn from.
+pub fn exit_counts(exit: &Tensor, labels: &Tensor, num_exits: usize, num_classes: usize) -> Tensor {
+    let c = num_classes as i64;
+    (exit * c + labels).bincount::<Tensor>(None, num_exits as i64 * c).to_kind(Kind::Float).view([num_exits as i64, c])
 }
 
 /// Indices of the samples that contribute at exit `k`.
@@ -149,11 +150,16 @@ mod tests {
 
     #[test]
     fn exit_counts_by_hand() {
+        let rows = |t: Tensor| Vec::<Vec<f32>>::try_from(t).unwrap();
+        // Exits 0, 2, 1, 0 for labels 1, 0, 1, 1 (2 classes): exit 0 took two of class 1, exit 1
+        // one of class 1, the final exit one of class 0.
         let exit = Tensor::from_slice(&[0i64, 2, 1, 0]);
-        assert_eq!(Vec::<f32>::try_from(exit_counts(&exit, 3)).unwrap(), vec![2.0, 1.0, 1.0]);
-        // An exit nobody takes still has its slot.
+        let y = Tensor::from_slice(&[1i64, 0, 1, 1]);
+        assert_eq!(rows(exit_counts(&exit, &y, 3, 2)), vec![vec![0.0, 2.0], vec![0.0, 1.0], vec![1.0, 0.0]]);
+        // An exit nobody takes, and a class nobody has, still have their slots.
         let exit = Tensor::from_slice(&[0i64, 0]);
-        assert_eq!(Vec::<f32>::try_from(exit_counts(&exit, 3)).unwrap(), vec![2.0, 0.0, 0.0]);
+        let y = Tensor::from_slice(&[0i64, 0]);
+        assert_eq!(rows(exit_counts(&exit, &y, 3, 3)), vec![vec![2.0, 0.0, 0.0], vec![0.0; 3], vec![0.0; 3]]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::eval::metrics::Accuracy;
+use crate::eval::metrics::{Accuracy, GroupExitFractions};
 use crate::run::EpochRecord;
 
 static FONT: Once = Once::new();
@@ -176,8 +176,9 @@ pub fn training_curves(records: &[EpochRecord], best_epoch: Option<usize>, title
     Ok(())
 }
 
-/// The share of training samples leaving at each exit, per epoch (lines, %): how much of each
-/// batch still trains the deeper layers as the exits grow confident.
+/// The share of training samples leaving at each exit, per epoch (solid lines, %): how much of
+/// each batch still trains the deeper layers as the exits grow confident. Dashed: the share of
+/// each Many/Medium/Few group's samples that reach the final head, which shows a starved tail.
 pub fn train_exit_shares(records: &[EpochRecord], title: &str, path: &Path) -> Result<()> {
     register_font();
     let err = ctx(path);
@@ -197,6 +198,29 @@ pub fn train_exit_shares(records: &[EpochRecord], title: &str, path: &Path) -> R
             .draw_series(LineSeries::new(pts, color.stroke_width(2)))
             .map_err(&err)?
             .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    type Pick = fn(&GroupExitFractions) -> Option<&Vec<f64>>;
+    let groups: [(&str, RGBColor, Pick); 3] = [
+        ("Many", MANY, |g| g.many.as_ref()),
+        ("Medium", MEDIUM, |g| g.medium.as_ref()),
+        ("Few", FEW, |g| g.few.as_ref()),
+    ];
+    for (name, color, pick) in groups {
+        let pts: Vec<(f64, f64)> = records
+            .iter()
+            .filter_map(|r| {
+                let shares = pick(r.train_exit_fractions_by_group.as_ref()?)?;
+                Some((r.epoch as f64, 100.0 * shares.last()?))
+            })
+            .collect();
+        if pts.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(DashedLineSeries::new(pts, 5, 3, color.stroke_width(2)))
+            .map_err(&err)?
+            .label(format!("final head, {name}"))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
     }
     legend(&mut chart, SeriesLabelPosition::UpperRight, path)?;

@@ -25,8 +25,9 @@ pub struct StepOutput {
     pub loss: f64,
     /// Correct training predictions (λ-weighted under Mixup).
     pub correct: f64,
-    /// With early exits: samples leaving at each exit in this step; empty without exits.
-    pub exit_counts: Vec<f64>,
+    /// With early exits: samples of each class leaving at each exit in this step, `[K][C]`;
+    /// empty without exits.
+    pub exit_counts: Vec<Vec<f64>>,
 }
 
 /// Forward, loss, backward and SGD update. A non-finite loss or gradient returns `Err` with what
@@ -53,7 +54,9 @@ pub fn sgd_step(
     }
     opt.step(lr);
     let exit_counts = loss.exit_counts.as_ref().map_or_else(Vec::new, |c| {
-        Vec::<f32>::try_from(c).map(|v| v.into_iter().map(f64::from).collect()).unwrap_or_default()
+        Vec::<Vec<f32>>::try_from(c)
+            .map(|rows| rows.into_iter().map(|r| r.into_iter().map(f64::from).collect()).collect())
+            .unwrap_or_default()
     });
     Ok(StepOutput { loss: value, correct: targets.correct(&out.logits), exit_counts })
 }

@@ -15,7 +15,7 @@ use crate::data::pack;
 use crate::data::subset::long_tailed_indices;
 use crate::eval::early_exit::{early_exit_at, exit_scores, SWEEP};
 use crate::eval::evaluate::{predict, TestSet};
-use crate::eval::metrics::{evaluate_predictions, fmt_group, Accuracy, Evaluation};
+use crate::eval::metrics::{evaluate_predictions, exit_fractions, fmt_group, Accuracy, Evaluation};
 use crate::loss::Criterion;
 use crate::model::Network;
 use crate::run::{self, EpochRecord, EpochScore, GroupsInfo, Resume, RunDir, RunMeta, Summary, TrainState};
@@ -340,7 +340,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         };
         pb.set_prefix(format!("epoch {}/{} (run ETA {run_eta})", epoch + 1, t.epochs));
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0.0f64, 0usize);
-        let mut exit_counts: Vec<f64> = Vec::new();
+        let mut exit_counts: Vec<Vec<f64>> = Vec::new();
         for (i, batch) in loader.by_ref().enumerate() {
             let n = batch.len();
             let out = graphed::train_step(
@@ -370,8 +370,10 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             loss_sum += out.loss * n as f64;
             correct += out.correct;
             seen += n;
-            exit_counts.resize(out.exit_counts.len().max(exit_counts.len()), 0.0);
-            exit_counts.iter_mut().zip(&out.exit_counts).for_each(|(a, c)| *a += c);
+            exit_counts.resize(out.exit_counts.len().max(exit_counts.len()), vec![0.0; num_classes]);
+            for (acc, step) in exit_counts.iter_mut().zip(&out.exit_counts) {
+                acc.iter_mut().zip(step).for_each(|(a, c)| *a += c);
+            }
             let ips = seen as f64 / started.elapsed().as_secs_f64();
             pb.set_message(format!(
                 "loss {:.3} · lr {lr:.2e} · {ips:.0} img/s · last test {}",
@@ -405,6 +407,12 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         let seconds = started.elapsed().as_secs_f64();
         wall += seconds;
         epochs_done = epoch + 1;
+        let (train_exit_fractions, train_exit_fractions_by_group) = if exit_counts.is_empty() {
+            (None, None)
+        } else {
+            let (overall, by_group) = exit_fractions(&exit_counts, &groups);
+            (Some(overall), Some(by_group))
+        };
         let record = EpochRecord {
             epoch: epochs_done,
             lr,
@@ -413,8 +421,8 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             images_per_second,
             seconds,
             data_wait_seconds,
-            train_exit_fractions: (!exit_counts.is_empty())
-                .then(|| exit_counts.iter().map(|c| c / seen as f64).collect()),
+            train_exit_fractions,
+            train_exit_fractions_by_group,
             test: test_acc.clone(),
             test_branches: test_branches.clone(),
         };
@@ -454,8 +462,12 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             ),
             None => String::new(),
         };
-        let exits_part = record.train_exit_fractions.as_ref().map_or(String::new(), |f| {
-            format!(" exits {}%", f.iter().map(|x| format!("{:.0}", 100.0 * x)).collect::<Vec<_>>().join("/"))
+        let percents = |f: &Vec<f64>| f.iter().map(|x| format!("{:.0}", 100.0 * x)).collect::<Vec<_>>().join("/");
+        // The Few shares beside the overall ones: whether the tail still reaches the final head.
+        let few_part = record.train_exit_fractions_by_group.as_ref().and_then(|g| g.few.as_ref());
+        let exits_part = record.train_exit_fractions.as_ref().map_or(String::new(), |f| match few_part {
+            Some(few) => format!(" exits {}% (few {}%)", percents(f), percents(few)),
+            None => format!(" exits {}%", percents(f)),
         });
         eprintln!(
             "epoch {epochs_done}/{} lr {lr:.2e} loss {:.4} train {:.2}%{exits_part} {images_per_second:.0} img/s {seconds:.1}s{test_part} · ETA {eta}",
