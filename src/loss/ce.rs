@@ -1,25 +1,34 @@
 //! Cross-entropy with optional label smoothing and optional per-class weights.
 use tch::{Kind, Tensor};
 
-/// Mean cross-entropy of `logits [B, C]` against integer `targets [B]`.
+/// Mean cross-entropy of `logits [B, C]` against integer `targets [B]`, in PyTorch's
+/// `cross_entropy(weight=w, label_smoothing=ε)` semantics (SPEC §3.3, §6.4, §7).
 ///
-/// With smoothing ε the per-sample loss is (1−ε)·(−log p_y) + ε·mean_j(−log p_j), which is the
-/// cross-entropy against (1−ε)·onehot + ε/C. With class weights w the batch loss is
-/// Σ_i w_{y_i}·ℓ_i / Σ_i w_{y_i}: PyTorch's weighted-mean semantics (SPEC §3.3), not a mean over B.
+/// Per sample, ℓ_i = (1−ε)·w_{y_i}·(−log p_{i,y_i}) + (ε/C)·Σ_j w_j·(−log p_{i,j}), and the batch
+/// loss is Σ_i ℓ_i / Σ_i w_{y_i}: a weighted mean, not a mean over B. Without weights (w = 1) this
+/// is the cross-entropy against (1−ε)·onehot + ε/C, averaged over B. With both, the smoothing term
+/// weighs each class j by w_j, as PyTorch does, not by the sample's own w_{y_i}.
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor, smoothing: f64, class_weights: Option<&Tensor>) -> Tensor {
     let log_p = logits.log_softmax(-1, Kind::Float);
     let nll = -log_p.gather(1, &targets.unsqueeze(1), false).squeeze_dim(1);
-    let per_sample = if smoothing > 0.0 {
-        let uniform = -log_p.mean_dim(-1, false, Kind::Float);
-        nll * (1.0 - smoothing) + uniform * smoothing
-    } else {
-        nll
-    };
+    let num_classes = *logits.size().last().expect("logits have a class axis") as f64;
     match class_weights {
-        None => per_sample.mean(Kind::Float),
+        None => {
+            let per_sample = if smoothing > 0.0 {
+                nll * (1.0 - smoothing) - log_p.mean_dim(-1, false, Kind::Float) * smoothing
+            } else {
+                nll
+            };
+            per_sample.mean(Kind::Float)
+        }
         Some(w) => {
             let w_i = w.index_select(0, targets);
-            (per_sample * &w_i).sum(Kind::Float) / w_i.sum(Kind::Float)
+            let mut per_sample = &nll * &w_i * (1.0 - smoothing);
+            if smoothing > 0.0 {
+                per_sample -=
+                    (&log_p * w.unsqueeze(0)).sum_dim_intlist(-1, false, Kind::Float) * (smoothing / num_classes);
+            }
+            per_sample.sum(Kind::Float) / w_i.sum(Kind::Float)
         }
     }
 }
@@ -48,5 +57,14 @@ mod tests {
         let w = Tensor::from_slice(&[3.0f32, 1.0]);
         let want = (-(0.75f64).ln() + 3.0 * -(0.5f64).ln()) / 4.0;
         close(cross_entropy(&logits, &y, 0.0, Some(&w)).double_value(&[]), want);
+        // weights and ε = 0.1 (PyTorch): ℓ_i = 0.9·w_y·nll_i + (0.1/2)·Σ_j w_j·(−log p_ij), / Σ w_y.
+        // sample 0 (y=1, w 1): 0.9·(−ln .75) + 0.05·(3·(−ln .25) + 1·(−ln .75))
+        // sample 1 (y=0, w 3): 0.9·3·(−ln .5) + 0.05·(3 + 1)·(−ln .5)
+        let (a, b, c) = (-(0.25f64).ln(), -(0.75f64).ln(), -(0.5f64).ln());
+        let want = (0.9 * b + 0.05 * (3.0 * a + b) + 0.9 * 3.0 * c + 0.05 * 4.0 * c) / 4.0;
+        close(cross_entropy(&logits, &y, 0.1, Some(&w)).double_value(&[]), want);
+        // All weights equal: the weighted form is the plain mean.
+        let ones = Tensor::from_slice(&[2.0f32, 2.0]);
+        close(cross_entropy(&logits, &y, 0.1, Some(&ones)).double_value(&[]), (s0 + s1) / 2.0);
     }
 }

@@ -31,10 +31,18 @@ pub fn subtract_margins(logits: &Tensor, targets: &Tensor, margins: &Tensor) -> 
     logits - onehot * m_y
 }
 
-/// LDAM cross-entropy on cosine logits `z [B, C]`; `margins [C]`, optional class `weights [C]`.
-pub fn ldam_loss(cosines: &Tensor, targets: &Tensor, margins: &Tensor, scale: f64, weights: Option<&Tensor>) -> Tensor {
+/// LDAM cross-entropy on cosine logits `z [B, C]`; `margins [C]`, optional class `weights [C]`,
+/// and label smoothing ε on the margin-adjusted logits (0 in every shipped LDAM config).
+pub fn ldam_loss(
+    cosines: &Tensor,
+    targets: &Tensor,
+    margins: &Tensor,
+    scale: f64,
+    smoothing: f64,
+    weights: Option<&Tensor>,
+) -> Tensor {
     let adjusted = subtract_margins(cosines, targets, margins) * scale;
-    cross_entropy(&adjusted, targets, 0.0, weights)
+    cross_entropy(&adjusted, targets, smoothing, weights)
 }
 
 #[cfg(test)]
@@ -75,7 +83,7 @@ mod tests {
         let z = Tensor::from_slice(&[0.3f32, 0.2]).view([1, 2]);
         let y = Tensor::from_slice(&[1i64]);
         let m = Tensor::from_slice(&[0.1f32, 0.5]);
-        let got = ldam_loss(&z, &y, &m, 2.0, None).double_value(&[]);
+        let got = ldam_loss(&z, &y, &m, 2.0, 0.0, None).double_value(&[]);
         let want = -((-0.6f64).exp() / ((0.6f64).exp() + (-0.6f64).exp())).ln();
         assert!((got - want).abs() < 1e-5, "{got} vs {want}");
     }

@@ -17,7 +17,8 @@ use routing::{combine, exit_counts, exit_indices, LossMode};
 pub struct LossConfig {
     /// `ce` (cross-entropy).
     pub kind: LossKind,
-    /// Label smoothing ε (SPEC §6.4, standard form): target = (1−ε)·onehot + ε/C.
+    /// Label smoothing ε (SPEC §6.4, standard form): target = (1−ε)·onehot + ε/C, on every
+    /// cross-entropy term: CE, LDAM (after its margins) and both ResLT terms.
     pub label_smoothing: f64,
     /// ResLT: weight α of the branch-independent term (SPEC §4.3; the paper's α, the code's beta).
     pub alpha: f64,
@@ -162,7 +163,7 @@ impl Criterion {
             // A ResLT loss on a head without branches falls back to CE on its logits (config
             // validation prevents this for the final head).
             (LossKind::Reslt, None) | (LossKind::Ce, _) => ce::cross_entropy(logits, targets, eps, weights),
-            (LossKind::Ldam, None) => ldam::ldam_loss(logits, targets, &self.margins, self.cfg.scale, weights),
+            (LossKind::Ldam, None) => ldam::ldam_loss(logits, targets, &self.margins, self.cfg.scale, eps, weights),
         }
     }
 
