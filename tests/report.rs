@@ -154,6 +154,9 @@ fn compare_tabulates_runs_by_a_config_key() {
     assert!(w >= 900 && h == 520);
     let err = compare::compare(&[a.path()], Some("loss.nope"), &png).unwrap_err();
     assert!(err.to_string().contains("loss.nope"));
+    // A key the saved config does not spell out (a run older than the key) shows its default.
+    let md = compare::compare(&[a.path(), b.path()], Some("loss.exit_decision"), &png).unwrap();
+    assert!(md.contains("| confidence |"), "{md}");
 }
 
 #[test]

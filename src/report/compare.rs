@@ -11,14 +11,16 @@ use super::plots;
 use crate::eval::metrics::fmt_group;
 use crate::run::{self, RunDir, Summary};
 
-/// Look up a dotted key (e.g. `loss.alpha`) in a run's resolved config.
+/// Look up a dotted key (e.g. `loss.alpha`) in a run's resolved config. The saved config is
+/// resolved again with today's defaults, so a run trained before a key existed shows the
+/// default it trained with (e.g. `loss.exit_decision = "confidence"`) instead of failing.
 fn config_value(dir: &RunDir, key: &str) -> Result<String> {
     let path = dir.file(run::CONFIG_FILE);
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let table: toml::Table = text.parse().with_context(|| format!("{} is not valid TOML", path.display()))?;
-    let mut cur = toml::Value::Table(table);
+    let cfg = crate::config::resolve(&text, &path.display().to_string(), &[])?;
+    let mut cur = toml::Value::try_from(&cfg).context("config serialises")?;
     for part in key.split('.') {
-        cur = cur.get(part).cloned().with_context(|| format!("{}: no key {key}", path.display()))?;
+        cur = cur.get(part).cloned().with_context(|| format!("{}: no key {key} (or it is unset)", path.display()))?;
     }
     Ok(match cur {
         toml::Value::String(s) => s,
