@@ -12,6 +12,7 @@ use std::path::PathBuf;
 fn main() {
     record_build_commit();
     println!("cargo:rustc-check-cfg=cfg(longtail_cuda_graphs)");
+    println!("cargo:rustc-check-cfg=cfg(longtail_autocast)");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=LONGTAIL_CUDA");
     println!("cargo:rerun-if-changed=build.rs");
@@ -27,8 +28,9 @@ fn main() {
             .unwrap_or_else(|| "unknown".into());
         println!("cargo:rustc-env=LONGTAIL_LIBTORCH_VERSION={version}");
         println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+        println!("cargo:rustc-link-search=native={}", lib.display());
+        compile_autocast_shim(&root);
         if std::env::var("LONGTAIL_CUDA").as_deref() == Ok("1") {
-            println!("cargo:rustc-link-search=native={}", lib.display());
             println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
             compile_cuda_graph_shim(&root);
         }
@@ -54,10 +56,7 @@ fn compile_cuda_graph_shim(torch: &std::path::Path) {
             torch.display()
         );
     };
-    // The C++ ABI libtorch was built with: torch-sys's variable, else the C++11 ABI that PyPI
-    // wheels use since torch 2.7 (2.11.0+cu130 reports True).
-    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
-    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    let abi = cxx11_abi();
     cc::Build::new()
         .cpp(true)
         .file("csrc/cuda_graph.cpp")
@@ -71,6 +70,38 @@ fn compile_cuda_graph_shim(torch: &std::path::Path) {
         println!("cargo:rustc-link-lib=dylib={lib}");
     }
     println!("cargo:rustc-cfg=longtail_cuda_graphs");
+}
+
+/// bf16 autocast (`csrc/autocast.cpp`, see src/model/precision.rs): tch binds only the deprecated
+/// CUDA-only switch, so CPU autocast goes through this shim. It needs only libtorch's headers.
+fn compile_autocast_shim(torch: &std::path::Path) {
+    println!("cargo:rerun-if-changed=csrc/autocast.cpp");
+    if !torch.join("include/ATen/autocast_mode.h").exists() {
+        // A libtorch without headers still builds longtail; `train.precision = "bf16"` then
+        // fails with a message that says why.
+        println!("cargo:warning=libtorch at {} has no ATen headers: bf16 autocast disabled", torch.display());
+        return;
+    }
+    cc::Build::new()
+        .cpp(true)
+        .file("csrc/autocast.cpp")
+        .include(torch.join("include"))
+        .include(torch.join("include/torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={}", cxx11_abi()))
+        .flag("-w")
+        .compile("longtail_autocast");
+    for lib in ["torch_cpu", "c10"] {
+        println!("cargo:rustc-link-lib=dylib={lib}");
+    }
+    println!("cargo:rustc-cfg=longtail_autocast");
+}
+
+/// The C++ ABI libtorch was built with: torch-sys's variable, else the C++11 ABI that PyPI wheels
+/// use since torch 2.7 (2.11.0+cu130 reports True).
+fn cxx11_abi() -> String {
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into())
 }
 
 /// The commit the sources come from, for run metadata (`run::git_commit`): HEAD, with `-dirty`

@@ -70,10 +70,18 @@ def main():
         worst = max(c["max_weight_difference"] for c in checks)
         lines += ["", f"Graph vs eager from the same weights over {checks[0]['steps']} steps: largest weight "
                   f"difference {worst:.2e}, largest loss difference {max(c['max_loss_difference'] for c in checks):.2e}."]
-    bf16 = [r["train_step_channels_last_bf16_autocast"] for r in theirs if "train_step_channels_last_bf16_autocast" in r]
-    if bf16:
-        b, f = statistics.median(bf16), med(theirs, "train_step_channels_last")
-        lines += ["", f"PyTorch's bf16 autocast training step (channels-last): {b:.0f} img/s, {b / f:.2f}× its fp32 step."]
+    key = "train_step_channels_last_bf16_autocast"
+    if all(key in r for r in theirs):
+        b, f = med(theirs, key), med(theirs, "train_step_channels_last")
+        if all(key in r for r in ours):
+            ob, of = med(ours, key), med(ours, "train_step_channels_last")
+            lines += ["", "bf16 autocast training step (channels-last; `train.precision = \"bf16\"`), against fp32:", "",
+                      "| | longtail | PyTorch | ratio longtail / PyTorch |", "|---|---:|---:|---:|",
+                      f"| fp32 | {of:.0f} | {f:.0f} | {of / f:.2f}× |",
+                      f"| bf16 autocast | {ob:.0f} | {b:.0f} | **{ob / b:.2f}×** |",
+                      f"| bf16 / fp32 | {ob / of:.2f}× | {b / f:.2f}× | |"]
+        else:
+            lines += ["", f"PyTorch's bf16 autocast training step (channels-last): {b:.0f} img/s, {b / f:.2f}× its fp32 step."]
     text = "\n".join(lines) + "\n"
     print(text)
     if a.record:

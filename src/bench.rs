@@ -11,6 +11,7 @@ use crate::config::{resolve, Config};
 use crate::data::loader::{Batch, EpochLoader};
 use crate::loss::{Criterion, Targets};
 use crate::model::channels_last;
+use crate::model::precision::{self, Precision};
 use crate::train::graphed::{train_step, GraphedStep, WARMUP_STEPS};
 use crate::train::step::{sgd_step, to_device};
 use crate::train::trainer::{build, load_data};
@@ -49,6 +50,9 @@ pub struct BenchResult {
     pub train_pipeline_graphed: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graph_check: Option<GraphCheck>,
+    /// bf16 autocast training step (channels-last), where the device does bf16 natively.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_step_channels_last_bf16_autocast: Option<f64>,
 }
 
 /// The same steps eager and from a graph, from the same initial weights: how far they end apart.
@@ -85,6 +89,16 @@ fn train_step_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
     let t0 = Instant::now();
     run(o.steps)?;
     Ok((o.batch * o.steps) as f64 / t0.elapsed().as_secs_f64())
+}
+
+/// The training step in bf16 autocast, or None where the device has no native bf16.
+fn bf16_step_rate(cfg: &Config, o: &BenchOptions) -> Result<Option<f64>> {
+    if precision::check(Precision::Bf16, o.device).is_err() {
+        return Ok(None);
+    }
+    let mut cfg = cfg.clone();
+    cfg.train.precision = Precision::Bf16;
+    train_step_rate(&cfg, o).map(Some)
 }
 
 /// A fixed random batch on the host, as the loader would hand it over.
@@ -206,5 +220,6 @@ pub fn run(o: &BenchOptions) -> Result<BenchResult> {
         train_step_graphed: graphs.then(|| graphed_step_rate(&nhwc, o)).transpose()?,
         train_pipeline_graphed: graphs.then(|| pipeline_rate(&nhwc, o, true)).transpose()?,
         graph_check: graphs.then(|| graph_check(&nhwc, o)).transpose()?,
+        train_step_channels_last_bf16_autocast: bf16_step_rate(&nhwc, o)?,
     })
 }

@@ -104,6 +104,9 @@ pub struct TrainConfig {
     pub threads: usize,
     /// Keep activations and conv weights in channels-last layout (faster on CPU, same math).
     pub channels_last: bool,
+    /// Training forward pass in `fp32` or `bf16` autocast (src/model/precision.rs).
+    #[serde(default)]
+    pub precision: crate::model::precision::Precision,
 }
 
 impl TrainConfig {
@@ -282,6 +285,7 @@ fn recipe_defaults(name: &str) -> Result<toml::Table, ConfigError> {
     t.insert("workers".into(), toml::Value::Integer(1));
     t.insert("threads".into(), toml::Value::Integer(0));
     t.insert("channels_last".into(), toml::Value::Boolean(true));
+    t.insert("precision".into(), toml::Value::String("fp32".into()));
     Ok(t)
 }
 

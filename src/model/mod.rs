@@ -2,6 +2,7 @@
 pub mod exits;
 pub mod heads;
 pub mod macs;
+pub mod precision;
 pub mod reslt;
 pub mod resnet;
 
@@ -11,6 +12,7 @@ use tch::Tensor;
 
 use exits::{ExitHead, ExitsConfig};
 use heads::{global_avg_pool, linear, CosineLinear, LinearInit};
+use precision::{Autocast, Precision};
 use reslt::ResltHead;
 use resnet::{BackboneSpec, ResNet};
 
@@ -141,6 +143,8 @@ pub struct Network {
     head: Head,
     exits: Vec<ExitHead>,
     pub num_classes: i64,
+    /// Precision of training forward passes (`forward(_, true)`); evaluation is always fp32.
+    train_precision: Precision,
 }
 
 impl Network {
@@ -165,7 +169,7 @@ impl Network {
                 exits.push(e);
             }
         }
-        Ok(Network { backbone, head, exits, num_classes })
+        Ok(Network { backbone, head, exits, num_classes, train_precision: Precision::Fp32 })
     }
 
     /// Store every 4-d weight in channels-last (NHWC) strides. libtorch's oneDNN convolutions
@@ -182,7 +186,35 @@ impl Network {
         });
     }
 
+    /// Train in bf16 autocast (after `precision::check` accepted it for the device) or fp32.
+    pub fn set_train_precision(&mut self, precision: Precision) {
+        self.train_precision = precision;
+    }
+
+    /// Logits of every head. In training with bf16 autocast the convolutions and classifiers run
+    /// in bf16, and the outputs come back as fp32 so every loss is computed in fp32.
     pub fn forward(&self, xs: &Tensor, train: bool) -> ModelOutput {
+        if !train || self.train_precision == Precision::Fp32 {
+            return self.forward_heads(xs, train);
+        }
+        let out = {
+            let _autocast = Autocast::enter(self.train_precision, xs.device())
+                .expect("bf16 autocast is checked by precision::check before training starts");
+            self.forward_heads(xs, train)
+        };
+        let fp32 = |t: Tensor| t.to_kind(tch::Kind::Float);
+        ModelOutput {
+            logits: fp32(out.logits),
+            branches: out.branches.map(fp32),
+            exits: out
+                .exits
+                .into_iter()
+                .map(|e| ExitOutput { logits: fp32(e.logits), branches: e.branches.map(fp32) })
+                .collect(),
+        }
+    }
+
+    fn forward_heads(&self, xs: &Tensor, train: bool) -> ModelOutput {
         let stages = self.backbone.forward_stages(xs, train);
         let exits = self
             .exits

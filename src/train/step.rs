@@ -71,3 +71,54 @@ pub fn non_finite_gradient(param: &str, loss: &BatchLoss, value: f64) -> String 
     let terms: Vec<String> = loss.terms.iter().map(|(n, t)| format!("{n} = {:.4}", t.double_value(&[]))).collect();
     format!("the gradient of {param} is not finite (loss {value:.4}, terms: {})", terms.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::resolve;
+    use crate::loss::Criterion;
+    use crate::model::precision::{self, Precision};
+    use crate::train::trainer::build;
+    use tch::Kind;
+
+    /// bf16 autocast on a CPU that has it: logits come back in fp32 and close to the fp32
+    /// network's, the weights stay fp32, and repeated steps on one batch drive the loss down
+    /// (the cache of bf16 weight copies is cleared after each step, or the steps would not
+    /// learn). On a CPU without native bf16 the run is refused before any weight exists.
+    #[test]
+    fn bf16_autocast_steps_learn_in_fp32_weights() {
+        let text = "[model]\nhead = \"grouped\"\nwidths = [16, 32, 48]\n[model.exits]\nkind = \"plain\"\nclassifier = \"linear\"\n\
+                    [loss]\nkind = \"reslt\"\nexit_mode = \"accumulate\"\n[train]\nrecipe = \"reslt\"\n";
+        let fp32 = resolve(text, "t", &[]).unwrap();
+        let bf16 = resolve(text, "t", &["train.precision=\"bf16\"".into()]).unwrap();
+        if precision::check(Precision::Bf16, Device::Cpu).is_err() {
+            assert!(build(&bf16, Device::Cpu, 10).err().unwrap().to_string().contains("bf16"));
+            return;
+        }
+        let batch = Batch {
+            images: (0..16 * 3 * 32 * 32).map(|i| ((i * 7919 % 255) as f32 / 127.5) - 1.0).collect(),
+            labels: (0..16).map(|i| i % 10).collect(),
+            mix: None,
+        };
+        let (xs, targets) = to_device(&batch, Device::Cpu, true);
+        let criterion = Criterion::new(&bf16.loss, &[1; 10], Device::Cpu);
+        let a = build(&fp32, Device::Cpu, 10).unwrap();
+        let mut b = build(&bf16, Device::Cpu, 10).unwrap();
+        let (full, half) = (a.net.forward(&xs, true), b.net.forward(&xs, true));
+        assert_eq!(half.logits.kind(), Kind::Float);
+        assert!(half.exits.iter().all(|e| e.logits.kind() == Kind::Float));
+        let scale = full.logits.abs().max().double_value(&[]);
+        let diff = (&full.logits - &half.logits).abs().max().double_value(&[]);
+        assert!(diff < 0.1 * scale + 1e-3, "bf16 logits off by {diff} (scale {scale})");
+        // The same 10 steps in fp32 and in bf16: bf16 must learn about as fast.
+        let mut a = a;
+        let losses = |s: &mut crate::train::trainer::Session| -> Vec<f64> {
+            (0..10).map(|_| sgd_step(&s.net, &mut s.opt, &criterion, &xs, &targets, 0, 0.05).unwrap().loss).collect()
+        };
+        let (lf, lb) = (losses(&mut a), losses(&mut b));
+        assert!(lb[9] < 0.9 * lb[0], "bf16 steps did not learn: {lb:?} (fp32 {lf:?})");
+        assert!((lb[9] - lf[9]).abs() < 0.15 * lf[9], "bf16 {lb:?} vs fp32 {lf:?}");
+        assert!(b.vs.variables().values().all(|t| t.kind() == Kind::Float));
+        assert!(!precision::is_enabled(Device::Cpu), "autocast left on after the step");
+    }
+}

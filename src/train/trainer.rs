@@ -17,7 +17,7 @@ use crate::eval::early_exit::{early_exit_at, exit_scores, SWEEP};
 use crate::eval::evaluate::{predict, TestSet};
 use crate::eval::metrics::{evaluate_predictions, exit_fractions, fmt_group, Accuracy, Evaluation};
 use crate::loss::Criterion;
-use crate::model::Network;
+use crate::model::{precision, Network};
 use crate::run::{self, EpochRecord, EpochScore, GroupsInfo, Resume, RunDir, RunMeta, Summary, TrainState};
 use crate::train::checkpoint;
 use crate::train::graphed::{self, GraphedStep};
@@ -122,9 +122,12 @@ pub struct Session {
 
 /// The network (seeded, in the configured layout) and its optimiser, as a run starts them.
 pub fn build(cfg: &Config, device: Device, num_classes: usize) -> Result<Session> {
+    // Before any weight exists: a precision the machine cannot train in is refused up front.
+    precision::check(cfg.train.precision, device)?;
     tch::manual_seed(cfg.seed as i64);
     let vs = nn::VarStore::new(device);
-    let net = Network::new(&vs.root(), &cfg.model, num_classes as i64)?;
+    let mut net = Network::new(&vs.root(), &cfg.model, num_classes as i64)?;
+    net.set_train_precision(cfg.train.precision);
     if cfg.train.channels_last {
         Network::to_channels_last(&vs);
     }
