@@ -241,6 +241,15 @@ impl Config {
                 );
             }
         }
+        if self.loss.route_warmup_epochs > 0
+            && (self.model.exits.is_none() || self.loss.exit_mode != crate::loss::routing::LossMode::Route)
+        {
+            return bad(
+                "loss.route_warmup_epochs",
+                self.loss.route_warmup_epochs.to_string(),
+                "is the accumulating warm-up of routed exits: it needs [model.exits] and loss.exit_mode = \"route\"",
+            );
+        }
         if let Some(exits) = &self.model.exits {
             let exit_loss = self.loss.exit_loss_kind();
             if exits.kind != ExitKind::Reslt {
@@ -402,6 +411,23 @@ mod tests {
         .unwrap();
         let again = resolve(&cfg.to_toml(), "again", &[]).unwrap();
         assert_eq!(cfg, again);
+    }
+
+    #[test]
+    fn route_warmup_needs_routed_exits() {
+        let routed = "[model]\nhead = \"grouped\"\nwidths = [16, 32, 48]\n[model.exits]\nkind = \"plain\"\n\
+                      classifier = \"linear\"\n[loss]\nkind = \"reslt\"\nexit_mode = \"route\"\nroute_warmup_epochs = 20\n";
+        let loss = resolve(routed, "c", &[]).unwrap().loss;
+        use crate::loss::routing::LossMode;
+        assert_eq!((loss.exit_mode_at(0), loss.exit_mode_at(19)), (LossMode::Accumulate, LossMode::Accumulate));
+        assert_eq!((loss.exit_mode_at(20), loss.exit_mode_at(199)), (LossMode::Route, LossMode::Route));
+        let err = resolve(routed, "c", &["loss.exit_mode=\"accumulate\"".into()]).unwrap_err().to_string();
+        assert!(err.contains("loss.route_warmup_epochs") && err.contains("route"), "{err}");
+        let err = resolve("[loss]\nroute_warmup_epochs = 5\n", "c", &[]).unwrap_err().to_string();
+        assert!(err.contains("loss.route_warmup_epochs"), "{err}");
+        // Without a warm-up, route is route from epoch 0; accumulate never changes.
+        let plain = resolve(routed, "c", &["loss.route_warmup_epochs=0".into()]).unwrap().loss;
+        assert_eq!(plain.exit_mode_at(0), LossMode::Route);
     }
 
     #[test]
