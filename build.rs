@@ -76,7 +76,11 @@ fn compile_cuda_graph_shim(torch: &std::path::Path) {
 /// CUDA-only switch, so CPU autocast goes through this shim. It needs only libtorch's headers.
 fn compile_autocast_shim(torch: &std::path::Path) {
     println!("cargo:rerun-if-changed=csrc/autocast.cpp");
-    if !torch.join("include/ATen/autocast_mode.h").exists() {
+    // Re-run when the header appears or changes (a missing path re-runs every build, which is
+    // what a libtorch without headers needs once they are installed).
+    let header = torch.join("include/ATen/autocast_mode.h");
+    println!("cargo:rerun-if-changed={}", header.display());
+    if !header.exists() {
         // A libtorch without headers still builds longtail; `train.precision = "bf16"` then
         // fails with a message that says why.
         println!("cargo:warning=libtorch at {} has no ATen headers: bf16 autocast disabled", torch.display());

@@ -9,12 +9,22 @@
 #include <cstring>
 #include <exception>
 
+namespace {
+int fail(const char* what, char* err, size_t err_len) {
+  if (err != nullptr && err_len > 0) {
+    std::strncpy(err, what, err_len - 1);
+    err[err_len - 1] = '\0';
+  }
+  return 1;
+}
+}  // namespace
+
 extern "C" {
 
 // Turn bf16 autocast on or off for one device type (0: CPU, 1: CUDA) on the calling thread.
-// Turning it off also clears the cache of casted weights: the cache holds bf16 copies of the
-// fp32 parameters, which go stale as soon as the optimiser updates them (PyTorch's `autocast`
-// context manager clears it on exit for the same reason).
+// Turning it off also clears libtorch's cache of casted weights (one cache for the process): it
+// holds bf16 copies of the fp32 parameters, which go stale as soon as the optimiser updates them
+// (PyTorch's `autocast` context manager clears it on exit for the same reason).
 int longtail_autocast_bf16(int cuda, int enabled, char* err, size_t err_len) {
   try {
     const auto device = cuda != 0 ? at::kCUDA : at::kCPU;
@@ -27,11 +37,9 @@ int longtail_autocast_bf16(int cuda, int enabled, char* err, size_t err_len) {
     }
     return 0;
   } catch (const std::exception& e) {
-    if (err != nullptr && err_len > 0) {
-      std::strncpy(err, e.what(), err_len - 1);
-      err[err_len - 1] = '\0';
-    }
-    return 1;
+    return fail(e.what(), err, err_len);
+  } catch (...) {
+    return fail("unknown C++ exception", err, err_len);
   }
 }
 

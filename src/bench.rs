@@ -93,8 +93,10 @@ fn train_step_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
 
 /// The training step in bf16 autocast, or None where the device has no native bf16.
 fn bf16_step_rate(cfg: &Config, o: &BenchOptions) -> Result<Option<f64>> {
-    if precision::check(Precision::Bf16, o.device).is_err() {
-        return Ok(None);
+    // Only a CPU without native bf16 skips the row; any other refusal is a broken build.
+    match precision::check(Precision::Bf16, o.device) {
+        Err(precision::PrecisionError::NoBf16Cpu) => return Ok(None),
+        other => other?,
     }
     let mut cfg = cfg.clone();
     cfg.train.precision = Precision::Bf16;

@@ -5,6 +5,8 @@
 //! `torch.autocast(dtype=torch.bfloat16)` semantics). It only pays on hardware with native bf16
 //! arithmetic, so on a CPU it is refused unless the CPU reports AVX512-BF16 or AMX-BF16.
 //! Evaluation always runs in fp32 on the fp32 weights.
+use std::marker::PhantomData;
+
 use serde::{Deserialize, Serialize};
 use tch::Device;
 use thiserror::Error;
@@ -61,30 +63,38 @@ pub fn check(precision: Precision, device: Device) -> Result<(), PrecisionError>
     Autocast::enter(precision, device).map(drop)
 }
 
-/// bf16 autocast switched on for the current thread while this guard lives; switched off (and
-/// its cache of casted weights cleared) when it drops. A no-op guard for fp32.
+/// bf16 autocast switched on for the current thread while this guard lives; when it drops,
+/// switched back off (clearing libtorch's process-wide cache of casted weights) unless it was
+/// already on when the guard was made. A no-op guard for fp32. Not `Send`: autocast is a
+/// thread-local switch, so the guard must drop on the thread that made it.
 pub struct Autocast {
-    cuda: Option<bool>,
+    /// The device type (true: CUDA) whose autocast this guard switched on, if it did.
+    switched_on: Option<bool>,
+    _thread_bound: PhantomData<*const ()>,
 }
 
 impl Autocast {
     pub fn enter(precision: Precision, device: Device) -> Result<Self, PrecisionError> {
+        let guard = |switched_on| Autocast { switched_on, _thread_bound: PhantomData };
         if precision == Precision::Fp32 {
-            return Ok(Autocast { cuda: None });
+            return Ok(guard(None));
         }
         let cuda = match device {
             Device::Cpu => false,
             Device::Cuda(_) => true,
             other => return Err(PrecisionError::Device(other)),
         };
+        if shim::enabled(cuda) {
+            return Ok(guard(None));
+        }
         shim::set(cuda, true).map_err(|message| PrecisionError::Libtorch { device, message })?;
-        Ok(Autocast { cuda: Some(cuda) })
+        Ok(guard(Some(cuda)))
     }
 }
 
 impl Drop for Autocast {
     fn drop(&mut self) {
-        if let Some(cuda) = self.cuda {
+        if let Some(cuda) = self.switched_on {
             // Switching off cannot meaningfully fail once switching on succeeded.
             let _ = shim::set(cuda, false);
         }
@@ -188,5 +198,11 @@ mod tests {
         }
         assert!(!is_enabled(Device::Cpu));
         assert_eq!(a.matmul(&b).kind(), Kind::Float);
+        // Nested guards: the inner one leaves autocast on for the outer one.
+        let outer = Autocast::enter(Precision::Bf16, Device::Cpu).unwrap();
+        drop(Autocast::enter(Precision::Bf16, Device::Cpu).unwrap());
+        assert!(is_enabled(Device::Cpu));
+        drop(outer);
+        assert!(!is_enabled(Device::Cpu));
     }
 }

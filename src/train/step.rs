@@ -83,8 +83,10 @@ mod tests {
 
     /// bf16 autocast on a CPU that has it: logits come back in fp32 and close to the fp32
     /// network's, the weights stay fp32, and repeated steps on one batch drive the loss down
-    /// (the cache of bf16 weight copies is cleared after each step, or the steps would not
-    /// learn). On a CPU without native bf16 the run is refused before any weight exists.
+    /// as fast as fp32. This needs the cache of bf16 weight copies cleared after each step: with
+    /// the clearing removed from csrc/autocast.cpp the loss fell only 7.40 → 7.10 in 10 steps
+    /// (fp32: 6.11), and the test failed. On a CPU without native bf16 the run is refused
+    /// before any weight exists.
     #[test]
     fn bf16_autocast_steps_learn_in_fp32_weights() {
         let text = "[model]\nhead = \"grouped\"\nwidths = [16, 32, 48]\n[model.exits]\nkind = \"plain\"\nclassifier = \"linear\"\n\

@@ -122,7 +122,7 @@ pub struct Session {
 
 /// The network (seeded, in the configured layout) and its optimiser, as a run starts them.
 pub fn build(cfg: &Config, device: Device, num_classes: usize) -> Result<Session> {
-    // Before any weight exists: a precision the machine cannot train in is refused up front.
+    // Also checked here for callers other than `train` (bench, tests): before any weight exists.
     precision::check(cfg.train.precision, device)?;
     tch::manual_seed(cfg.seed as i64);
     let vs = nn::VarStore::new(device);
@@ -239,7 +239,9 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         tch::set_num_threads(t as i32);
     }
     let device = resolve_device(&cfg.device)?;
-    // Refused before the run directory is touched, so the same command without the flag works.
+    // Refused before the run directory is touched, so the same command without the flag (or with
+    // `train.precision = "fp32"`) works.
+    precision::check(cfg.train.precision, device)?;
     if opts.cuda_graphs {
         if let Some(why) = graphed::unsupported_reason(cfg, device) {
             bail!("--cuda-graphs: {why}");
@@ -313,6 +315,17 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         data.train_counts,
         t.epochs
     );
+    let warmup = cfg.loss.route_warmup_epochs;
+    if warmup > 0 {
+        if warmup < t.epochs {
+            eprintln!("{name}: exits accumulate for epochs 1–{warmup}, then route from epoch {}", warmup + 1);
+        } else {
+            eprintln!(
+                "{name}: warning: loss.route_warmup_epochs = {warmup} ≥ train.epochs = {}: this run never routes",
+                t.epochs
+            );
+        }
+    }
     let mut last_eval: Option<Evaluation> = None;
     let mut last_branches: Option<Vec<Accuracy>> = None;
     let mut epoch_seconds = Vec::new();
