@@ -373,6 +373,9 @@ fn run_train(args: TrainArgs) -> Result<()> {
             rows.push((name.to_string(), EpochScore::new(summary.last.epoch, acc)));
         }
     }
+    for (k, acc) in summary.last_exits_alone.iter().flatten().enumerate() {
+        rows.push((format!("last, exit {} alone", k + 1), EpochScore::new(summary.last.epoch, acc)));
+    }
     let rows: Vec<(&str, &EpochScore)> = rows.iter().map(|(n, s)| (n.as_str(), s)).collect();
     println!("{}", score_table(&rows, &summary.groups));
     if let Some(e) = &summary.early_exit {
@@ -447,11 +450,25 @@ fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str, thresholds: &[
             rows.push((name.to_string(), EpochScore::new(epoch, &acc)));
         }
     }
+    let scores = net
+        .has_exits()
+        .then(|| longtail::eval::early_exit::exit_scores(&net, &test, cfg.eval.batch_size, cfg.loss.scale));
+    let mut alone_per_class = Vec::new();
+    if let Some(scores) = &scores {
+        let alone = longtail::eval::early_exit::exits_alone(scores, &test.labels, &groups, data.train.num_classes);
+        for (k, acc) in alone.into_iter().enumerate() {
+            rows.push((format!("exit {} alone", k + 1), EpochScore::new(epoch, &acc)));
+            alone_per_class.push(acc.per_class);
+        }
+    }
     let rows: Vec<(&str, &EpochScore)> = rows.iter().map(|(n, s)| (n.as_str(), s)).collect();
     println!("{}", score_table(&rows, &info));
-    println!("per class: {}", ev.accuracy.per_class.iter().map(|a| format!("{a:.1}")).collect::<Vec<_>>().join(" "));
-    if net.has_exits() {
-        let scores = longtail::eval::early_exit::exit_scores(&net, &test, cfg.eval.batch_size, cfg.loss.scale);
+    let per_class = |v: &[f64]| v.iter().map(|a| format!("{a:.1}")).collect::<Vec<_>>().join(" ");
+    println!("per class: {}", per_class(&ev.accuracy.per_class));
+    for (k, v) in alone_per_class.iter().enumerate() {
+        println!("per class, exit {} alone: {}", k + 1, per_class(v));
+    }
+    if let Some(scores) = &scores {
         let costs = net.cost_model();
         let taus: Vec<f64> = if thresholds.is_empty() {
             vec![cfg.eval.exit_threshold.unwrap_or(cfg.loss.exit_threshold)]
@@ -462,7 +479,7 @@ fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str, thresholds: &[
             .iter()
             .map(|&t| {
                 longtail::eval::early_exit::early_exit_at(
-                    &scores,
+                    scores,
                     &test.labels,
                     &groups,
                     data.train.num_classes,

@@ -144,6 +144,10 @@ pub struct EpochRecord {
     /// The same per Many/Medium/Few group (shares of that group's training samples).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_exit_fractions_by_group: Option<GroupExitFractions>,
+    /// The training samples of each class leaving at each exit over the epoch, `[exit][class]`
+    /// (the counts behind the shares above; shows a routed exit that keeps one class to itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_exit_counts: Option<Vec<Vec<u64>>>,
     pub test: Option<Accuracy>,
     /// ResLT: accuracy of each branch alone (head, medium, tail), when evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -170,6 +174,10 @@ pub struct Summary {
     /// ResLT: each branch alone at the last epoch (head, medium, tail).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_branches: Option<Vec<Accuracy>>,
+    /// Runs with exits: each early exit answering every test image by itself, last weights
+    /// (exit 1, exit 2; the final head is `last`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_exits_alone: Option<Vec<Accuracy>>,
     /// Runs with exits: early-exit inference of the last weights at the configured τ
     /// (`best`/`last` above are full-depth numbers).
     #[serde(default, skip_serializing_if = "Option::is_none")]

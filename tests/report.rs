@@ -51,6 +51,13 @@ fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary 
                 medium: Some(vec![0.5, 0.2, 0.3]),
                 few: Some(vec![0.1, 0.1, 0.8]),
             }),
+            train_exit_counts: branches.then(|| {
+                vec![
+                    vec![3000, 1500, 800, 400, 200, 100, 40, 10, 0, 0],
+                    vec![1000; 10],
+                    (0..10).map(|c| 100 * c).collect(),
+                ]
+            }),
             test,
             test_branches: None,
         })
@@ -75,7 +82,9 @@ fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary 
         groups: GroupsInfo::new("class-index ranges".into(), counts, &[0, 0, 0, 1, 1, 1, 2, 2, 2, 2]),
         last_per_class: per_class.clone(),
         last_confusion: confusion,
-        last_branches: branches.then(|| vec![last_acc.clone(), acc(50.0, per_class.clone()), acc(40.0, per_class)]),
+        last_branches: branches
+            .then(|| vec![last_acc.clone(), acc(50.0, per_class.clone()), acc(40.0, per_class.clone())]),
+        last_exits_alone: branches.then(|| vec![acc(33.3, vec![11.1; 10]), acc(44.4, per_class.clone())]),
         early_exit: branches.then(|| exit_at(0.9, 30.0e6, 70.0)),
         early_exit_sweep: if branches {
             vec![exit_at(0.5, 28.0e6, 66.0), exit_at(0.7, 35.0e6, 69.0), exit_at(0.9, 45.0e6, 71.0)]
@@ -124,6 +133,11 @@ fn report_renders_every_plot_and_the_summary_numbers() {
     assert!(md.contains("train_exits.png") && md.contains("the final head learns only from the samples"));
     assert!(md.contains("| 0.9 | 70.00 |"), "early-exit row from the summary");
     assert!(md.contains("56.4 %"), "MACs saving of τ=0.9 (1 − 30/68.86)");
+    // Each exit alone (accuracy table and per-class column), and where each class's training
+    // samples left in the last epoch: class 9 = 0, 1000 and 900 samples → 0 / 53 / 47 %.
+    assert!(md.contains("last, exit 1 alone") && md.contains("33.30"), "{md}");
+    assert!(md.contains("train samples leaving at exit 1 / 2 / final"), "{md}");
+    assert!(md.contains("| 0 / 53 / 47 | 11.1 |"), "{md}");
     assert_eq!(html.matches("data:image/png;base64,").count(), 7, "every plot is embedded");
     assert!(html.contains(&format!("{:.2}", s.best.overall)));
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind};
 
 use super::evaluate::TestSet;
-use super::metrics::{evaluate_predictions, GroupAcc};
+use super::metrics::{evaluate_predictions, Accuracy, GroupAcc};
 use crate::model::{CostModel, Network};
 
 /// Confidence and prediction of every exit for every test image (computed once, then any number
@@ -108,6 +108,17 @@ pub fn early_exit_at(
         exit_fractions: fractions,
         exit_fractions_by_group: by_group,
     }
+}
+
+/// Accuracy of each early exit answering every test image by itself (the final head, which is
+/// the full-depth number, is left out). A routed exit that sees only one class while training,
+/// and so predicts that class for everything, shows here as ≈ 1/C accuracy.
+pub fn exits_alone(scores: &ExitScores, labels: &[i64], groups: &[usize], num_classes: usize) -> Vec<Accuracy> {
+    let early = scores.prediction.len().saturating_sub(1);
+    scores.prediction[..early]
+        .iter()
+        .map(|preds| evaluate_predictions(preds, labels, num_classes, groups).accuracy)
+        .collect()
 }
 
 /// Wall-clock of full-depth versus early-exit inference at one batch size.
@@ -262,5 +273,20 @@ mod tests {
         let r = early_exit_at(&scores, &labels, &groups, 2, &costs, 0.999);
         assert_eq!(r.exit_fractions, vec![0.0, 0.0, 1.0]);
         assert!((r.mean_macs - 40.0).abs() < 1e-9 && r.saving < 0.0, "exit heads cost extra");
+    }
+
+    #[test]
+    fn each_exit_alone_by_hand() {
+        // Same scores: exit 1 always says 0, exit 2 always says 1; the final head is not repeated.
+        let scores = ExitScores {
+            confidence: vec![vec![0.9; 4], vec![0.9; 4], vec![0.9; 4]],
+            prediction: vec![vec![0, 0, 0, 0], vec![1, 1, 1, 1], vec![1, 0, 1, 1]],
+        };
+        let alone = exits_alone(&scores, &[0, 1, 1, 1], &[0, 2], 2);
+        assert_eq!(alone.len(), 2);
+        assert!((alone[0].overall - 25.0).abs() < 1e-9);
+        assert_eq!(alone[0].per_class, vec![100.0, 0.0]);
+        assert!((alone[1].overall - 75.0).abs() < 1e-9);
+        assert_eq!((alone[1].many, alone[1].few), (Some(0.0), Some(100.0)));
     }
 }

@@ -102,6 +102,9 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
             rows.push(score_row(&format!("last, {name}"), &EpochScore::new(summary.last.epoch, acc)));
         }
     }
+    for (k, acc) in summary.last_exits_alone.iter().flatten().enumerate() {
+        rows.push(score_row(&format!("last, exit {} alone", k + 1), &EpochScore::new(summary.last.epoch, acc)));
+    }
     blocks.push(Block::Table(head, rows));
     blocks.push(Block::Paragraph(format!(
         "Many/Medium/Few by {}: many = classes {:?}, medium = {:?}, few = {:?}. Group accuracy is the mean of its classes' accuracies.",
@@ -114,21 +117,40 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
     blocks.push(Block::Heading("Per class (last epoch)".into()));
     blocks.push(Block::Image("Per-class accuracy, head → tail, with training counts".into(), PER_CLASS_PNG.into()));
     let group_name = ["many", "medium", "few"];
+    // Runs with exits: where each class's training samples left in the last epoch, and each
+    // early exit's own test accuracy per class: the two columns that show an exit keeping a
+    // class to itself.
+    let train_counts = records.last().and_then(|r| r.train_exit_counts.as_ref());
+    let exits_alone = summary.last_exits_alone.as_deref().unwrap_or(&[]);
     let rows: Vec<Vec<String>> = (0..summary.last_per_class.len())
         .map(|c| {
-            vec![
+            let mut row = vec![
                 c.to_string(),
                 names[c].clone(),
                 summary.groups.train_counts[c].to_string(),
                 group_name[groups[c]].to_string(),
                 format!("{:.1}", summary.last_per_class[c]),
-            ]
+            ];
+            if let Some(counts) = train_counts {
+                let total: u64 = counts.iter().filter_map(|row| row.get(c)).sum();
+                let shares: Vec<String> = counts
+                    .iter()
+                    .map(|row| format!("{:.0}", 100.0 * row.get(c).copied().unwrap_or(0) as f64 / total.max(1) as f64))
+                    .collect();
+                row.push(shares.join(" / "));
+            }
+            row.extend(exits_alone.iter().map(|a| a.per_class.get(c).map_or("—".into(), |v| format!("{v:.1}"))));
+            row
         })
         .collect();
-    blocks.push(Block::Table(
-        ["class", "name", "train images", "group", "test accuracy"].iter().map(|s| s.to_string()).collect(),
-        rows,
-    ));
+    let mut head: Vec<String> =
+        ["class", "name", "train images", "group", "test accuracy"].iter().map(|s| s.to_string()).collect();
+    if let Some(counts) = train_counts {
+        let exits: Vec<String> = (1..counts.len()).map(|k| k.to_string()).chain(["final".to_string()]).collect();
+        head.push(format!("train samples leaving at exit {} (%, last epoch)", exits.join(" / ")));
+    }
+    head.extend((1..=exits_alone.len()).map(|k| format!("exit {k} alone")));
+    blocks.push(Block::Table(head, rows));
     blocks.push(Block::Heading("Confusion matrix (last epoch)".into()));
     blocks.push(Block::Image("Row-normalised confusion matrix".into(), CONFUSION_PNG.into()));
     if let Some(bs) = &summary.last_branches {

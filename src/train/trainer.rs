@@ -13,7 +13,7 @@ use crate::data::cifar::{self, ImageSet};
 use crate::data::loader::{batches_per_epoch, EpochLoader};
 use crate::data::pack;
 use crate::data::subset::long_tailed_indices;
-use crate::eval::early_exit::{early_exit_at, exit_scores, SWEEP};
+use crate::eval::early_exit::{early_exit_at, exit_scores, exits_alone, SWEEP};
 use crate::eval::evaluate::{predict, TestSet};
 use crate::eval::metrics::{evaluate_predictions, exit_fractions, fmt_group, Accuracy, Evaluation};
 use crate::loss::Criterion;
@@ -439,6 +439,8 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             data_wait_seconds,
             train_exit_fractions,
             train_exit_fractions_by_group,
+            train_exit_counts: (!exit_counts.is_empty())
+                .then(|| exit_counts.iter().map(|row| row.iter().map(|&n| n.round() as u64).collect()).collect()),
             test: test_acc.clone(),
             test_branches: test_branches.clone(),
         };
@@ -500,14 +502,15 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             ev
         }
     };
-    let (early_exit, early_exit_sweep) = if s.net.has_exits() {
+    let (early_exit, early_exit_sweep, last_exits_alone) = if s.net.has_exits() {
         let scores = exit_scores(&s.net, &test, cfg.eval.batch_size, cfg.loss.scale);
         let costs = s.net.cost_model();
         let at = |tau| early_exit_at(&scores, &test.labels, &groups, num_classes, &costs, tau);
         let tau = cfg.eval.exit_threshold.unwrap_or(cfg.loss.exit_threshold);
-        (Some(at(tau)), SWEEP.iter().map(|&t| at(t)).collect())
+        let alone = exits_alone(&scores, &test.labels, &groups, num_classes);
+        (Some(at(tau)), SWEEP.iter().map(|&t| at(t)).collect(), Some(alone))
     } else {
-        (None, Vec::new())
+        (None, Vec::new(), None)
     };
     // A resume that found every epoch done and only wrote the summary is part of the record too.
     record_resume(&dir, &mut meta, &mut pending_resume)?;
@@ -529,6 +532,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         last_per_class: ev.accuracy.per_class.clone(),
         last_confusion: ev.confusion.clone(),
         last_branches,
+        last_exits_alone,
         early_exit,
         early_exit_sweep,
         wall_seconds: wall,
