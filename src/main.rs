@@ -366,15 +366,8 @@ fn run_train(args: TrainArgs) -> Result<()> {
         summary.name, summary.dataset, summary.rho, summary.epochs, summary.wall_seconds
     );
     let mut rows = vec![("best".to_string(), summary.best.clone()), ("last".to_string(), summary.last.clone())];
-    if let Some(bs) = &summary.last_branches {
-        for (name, acc) in
-            ["last, head branch alone", "last, medium branch alone", "last, tail branch alone"].iter().zip(bs)
-        {
-            rows.push((name.to_string(), EpochScore::new(summary.last.epoch, acc)));
-        }
-    }
-    for (k, acc) in summary.last_exits_alone.iter().flatten().enumerate() {
-        rows.push((format!("last, exit {} alone", k + 1), EpochScore::new(summary.last.epoch, acc)));
+    for (name, acc) in summary.last_parts_alone() {
+        rows.push((format!("last, {name}"), EpochScore::new(summary.last.epoch, acc)));
     }
     let rows: Vec<(&str, &EpochScore)> = rows.iter().map(|(n, s)| (n.as_str(), s)).collect();
     println!("{}", score_table(&rows, &summary.groups));
@@ -443,30 +436,29 @@ fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str, thresholds: &[
         (_, Some(s)) => s.epochs_done,
         _ => 0,
     };
-    let mut rows = vec![(weights.to_string(), EpochScore::new(epoch, &ev.accuracy))];
-    if let Some(bs) = &preds.branches {
-        for (name, p) in ["head branch alone", "medium branch alone", "tail branch alone"].iter().zip(bs) {
-            let acc = evaluate_predictions(p, &test.labels, data.train.num_classes, &groups).accuracy;
-            rows.push((name.to_string(), EpochScore::new(epoch, &acc)));
-        }
-    }
+    let branches: Vec<_> = preds
+        .branches
+        .iter()
+        .flatten()
+        .map(|p| evaluate_predictions(p, &test.labels, data.train.num_classes, &groups).accuracy)
+        .collect();
     let scores = net
         .has_exits()
         .then(|| longtail::eval::early_exit::exit_scores(&net, &test, cfg.eval.batch_size, cfg.loss.scale));
-    let mut alone_per_class = Vec::new();
-    if let Some(scores) = &scores {
-        let alone = longtail::eval::early_exit::exits_alone(scores, &test.labels, &groups, data.train.num_classes);
-        for (k, acc) in alone.into_iter().enumerate() {
-            rows.push((format!("exit {} alone", k + 1), EpochScore::new(epoch, &acc)));
-            alone_per_class.push(acc.per_class);
-        }
-    }
+    let exits = scores.as_ref().map_or_else(Vec::new, |s| {
+        longtail::eval::early_exit::exits_alone(s, &test.labels, &groups, data.train.num_classes)
+    });
+    let parts = longtail::eval::metrics::parts_alone(&branches, &exits);
+    let mut rows = vec![(weights.to_string(), EpochScore::new(epoch, &ev.accuracy))];
+    rows.extend(parts.iter().map(|(name, acc)| (name.clone(), EpochScore::new(epoch, acc))));
     let rows: Vec<(&str, &EpochScore)> = rows.iter().map(|(n, s)| (n.as_str(), s)).collect();
     println!("{}", score_table(&rows, &info));
     let per_class = |v: &[f64]| v.iter().map(|a| format!("{a:.1}")).collect::<Vec<_>>().join(" ");
     println!("per class: {}", per_class(&ev.accuracy.per_class));
-    for (k, v) in alone_per_class.iter().enumerate() {
-        println!("per class, exit {} alone: {}", k + 1, per_class(v));
+    // Per class for the early exits only: an exit keeping one class to itself shows here
+    // (results/model-4); the branches have their own plot in the run report.
+    for (name, acc) in &parts[parts.len() - exits.len()..] {
+        println!("per class, {name}: {}", per_class(&acc.per_class));
     }
     if let Some(scores) = &scores {
         let costs = net.cost_model();

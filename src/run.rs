@@ -211,6 +211,15 @@ impl Summary {
             per_class: self.last_per_class.clone(),
         }
     }
+
+    /// Each part that answers alone at the last epoch (ResLT branches, early exits), labelled
+    /// as every table shows it.
+    pub fn last_parts_alone(&self) -> Vec<(String, &Accuracy)> {
+        crate::eval::metrics::parts_alone(
+            self.last_branches.as_deref().unwrap_or(&[]),
+            self.last_exits_alone.as_deref().unwrap_or(&[]),
+        )
+    }
 }
 
 /// The Many/Medium/Few convention used, printed with every table.

@@ -142,9 +142,36 @@ pub fn fmt_group(a: GroupAcc) -> String {
     a.map_or_else(|| "—".to_string(), |v| format!("{v:.2}"))
 }
 
+/// The parts of a network that can answer alone, in the order every table lists them: ResLT's
+/// three branches (head, medium, tail), then each early exit. One labelling for `train`, `eval`
+/// and the run report, so their rows always read the same.
+pub fn parts_alone<'a>(branches: &'a [Accuracy], exits: &'a [Accuracy]) -> Vec<(String, &'a Accuracy)> {
+    const BRANCHES: [&str; 3] = ["head branch alone", "medium branch alone", "tail branch alone"];
+    let branches = BRANCHES.iter().zip(branches).map(|(name, acc)| (name.to_string(), acc));
+    let exits = exits.iter().enumerate().map(|(k, acc)| (format!("exit {} alone", k + 1), acc));
+    branches.chain(exits).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_alone_names_branches_then_exits() {
+        let acc = |overall| Accuracy { overall, many: None, medium: None, few: None, per_class: vec![] };
+        let (b, e) = ([acc(1.0), acc(2.0), acc(3.0)], [acc(4.0), acc(5.0)]);
+        let named: Vec<(String, f64)> = parts_alone(&b, &e).into_iter().map(|(n, a)| (n, a.overall)).collect();
+        let expect = [
+            ("head branch alone", 1.0),
+            ("medium branch alone", 2.0),
+            ("tail branch alone", 3.0),
+            ("exit 1 alone", 4.0),
+            ("exit 2 alone", 5.0),
+        ];
+        assert_eq!(named, expect.map(|(n, v)| (n.to_string(), v)));
+        assert_eq!(parts_alone(&[], &e)[0].0, "exit 1 alone");
+        assert!(parts_alone(&[], &[]).is_empty());
+    }
 
     #[test]
     fn exit_fractions_by_hand() {

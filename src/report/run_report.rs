@@ -97,13 +97,8 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
     blocks.push(Block::Heading("Accuracy".into()));
     let head: Vec<String> = ["", "epoch", "overall", "many", "medium", "few"].iter().map(|s| s.to_string()).collect();
     let mut rows = vec![score_row("best epoch", &summary.best), score_row("last epoch", &summary.last)];
-    if let Some(bs) = &summary.last_branches {
-        for (name, acc) in ["head branch alone", "medium branch alone", "tail branch alone"].iter().zip(bs) {
-            rows.push(score_row(&format!("last, {name}"), &EpochScore::new(summary.last.epoch, acc)));
-        }
-    }
-    for (k, acc) in summary.last_exits_alone.iter().flatten().enumerate() {
-        rows.push(score_row(&format!("last, exit {} alone", k + 1), &EpochScore::new(summary.last.epoch, acc)));
+    for (name, acc) in summary.last_parts_alone() {
+        rows.push(score_row(&format!("last, {name}"), &EpochScore::new(summary.last.epoch, acc)));
     }
     blocks.push(Block::Table(head, rows));
     blocks.push(Block::Paragraph(format!(
