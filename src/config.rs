@@ -250,6 +250,15 @@ impl Config {
                 "is the accumulating warm-up of routed exits: it needs [model.exits] and loss.exit_mode = \"route\"",
             );
         }
+        if let Some(close) = self.loss.exits_close_epoch {
+            if self.model.exits.is_none() || self.loss.exit_mode != crate::loss::routing::LossMode::Accumulate {
+                return bad(
+                    "loss.exits_close_epoch",
+                    close.to_string(),
+                    "closes ELF's training exits: it needs [model.exits] and loss.exit_mode = \"accumulate\"",
+                );
+            }
+        }
         if let Some(exits) = &self.model.exits {
             let exit_loss = self.loss.exit_loss_kind();
             if exits.kind != ExitKind::Reslt {
@@ -428,6 +437,20 @@ mod tests {
         // Without a warm-up, route is route from epoch 0; accumulate never changes.
         let plain = resolve(routed, "c", &["loss.route_warmup_epochs=0".into()]).unwrap().loss;
         assert_eq!(plain.exit_mode_at(0), LossMode::Route);
+    }
+
+    #[test]
+    fn closing_exits_needs_accumulating_exits() {
+        let elf = "[model]\nhead = \"cosine\"\n[model.exits]\nkind = \"conv_fc\"\nclassifier = \"cosine\"\n\
+                   [loss]\nkind = \"ldam\"\nexits_close_epoch = 160\n";
+        let loss = resolve(elf, "c", &[]).unwrap().loss;
+        assert!(!loss.exits_closed_at(0) && !loss.exits_closed_at(159));
+        assert!(loss.exits_closed_at(160) && loss.exits_closed_at(199));
+        assert!(!LossConfig::default().exits_closed_at(199));
+        let err = resolve(elf, "c", &["loss.exit_mode=\"route\"".into()]).unwrap_err().to_string();
+        assert!(err.contains("loss.exits_close_epoch") && err.contains("accumulate"), "{err}");
+        let err = resolve("[loss]\nexits_close_epoch = 160\n", "c", &[]).unwrap_err().to_string();
+        assert!(err.contains("loss.exits_close_epoch") && err.contains("[model.exits]"), "{err}");
     }
 
     #[test]

@@ -48,6 +48,13 @@ pub struct LossConfig {
     /// Early exits: what "confident" means in the training exit decision (`confidence`, SPEC
     /// §5.2, or `margin`, LDAM exits only).
     pub exit_decision: ExitDecision,
+    /// Early exits in `accumulate` mode: from this epoch (0-based) on, no training sample leaves
+    /// early, so every exit and the final head learn from every sample (our addition). ELF's exit
+    /// decision shapes training up to then. Why: in results/elf-margin-r100 the LR drop and DRW at
+    /// epoch 160 made exit 2 confident, the share of Few samples reaching the final head fell from
+    /// 65 % to 16–25 %, and full depth fell from 76.10 % (@164) to 74.54 %. Unset: never.
+    /// Inference is unchanged: it still leaves at the first confident exit.
+    pub exits_close_epoch: Option<usize>,
 }
 
 /// How the training exit decision reads an exit's logits.
@@ -92,6 +99,7 @@ impl Default for LossConfig {
             exit_mode: LossMode::Accumulate,
             route_warmup_epochs: 0,
             exit_decision: ExitDecision::Confidence,
+            exits_close_epoch: None,
         }
     }
 }
@@ -122,6 +130,11 @@ impl LossConfig {
             LossMode::Route if epoch < self.route_warmup_epochs => LossMode::Accumulate,
             mode => mode,
         }
+    }
+
+    /// Whether the training exit decision is off at `epoch` (0-based; `exits_close_epoch`).
+    pub fn exits_closed_at(&self, epoch: usize) -> bool {
+        self.exits_close_epoch.is_some_and(|close| epoch >= close)
     }
 
     pub fn branch_sets(&self, num_classes: usize) -> BranchSets {
@@ -199,16 +212,11 @@ impl Criterion {
         }
         let k_final = out.exits.len();
         let decided_by = targets.dominant();
-        let mut preds = net.prediction_logits(out, self.cfg.scale);
-        if self.cfg.exit_decision == ExitDecision::Margin {
-            let scaled_margins = &self.margins * self.cfg.scale;
-            tch::no_grad(|| {
-                for z in preds.iter_mut().take(k_final) {
-                    *z = ldam::subtract_margins(z, &decided_by, &scaled_margins);
-                }
-            });
-        }
-        let exit = exit_indices(&preds, &decided_by, self.cfg.exit_threshold);
+        let exit = if self.cfg.exits_closed_at(epoch) {
+            decided_by.full_like(k_final as i64)
+        } else {
+            self.exit_decision(net, out, &decided_by)
+        };
         let mut terms = Vec::new();
         let total = combine(&exit, k_final + 1, self.cfg.exit_mode_at(epoch), |k, idx| {
             let (logits, branches, kind, name) = if k == k_final {
@@ -231,6 +239,22 @@ impl Criterion {
         });
         let counts = exit_counts(&exit, &decided_by, k_final + 1, self.num_classes);
         BatchLoss { total, terms, exit_counts: Some(counts) }
+    }
+
+    /// The detached exit index of each sample (SPEC §5.2): the first exit that is correct and
+    /// confident about `labels`, in the sense `exit_decision` gives "confident".
+    fn exit_decision(&self, net: &Network, out: &ModelOutput, labels: &Tensor) -> Tensor {
+        let k_final = out.exits.len();
+        let mut preds = net.prediction_logits(out, self.cfg.scale);
+        if self.cfg.exit_decision == ExitDecision::Margin {
+            let scaled_margins = &self.margins * self.cfg.scale;
+            tch::no_grad(|| {
+                for z in preds.iter_mut().take(k_final) {
+                    *z = ldam::subtract_margins(z, labels, &scaled_margins);
+                }
+            });
+        }
+        exit_indices(&preds, labels, self.cfg.exit_threshold)
     }
 }
 
@@ -416,5 +440,43 @@ mod tests {
         assert_eq!(loss(&warm, 2), a);
         assert_eq!(loss(&warm, 3), r);
         assert_eq!(loss(&warm, 150), r);
+    }
+
+    /// ELF with its exits closed from epoch 3: before it, the usual decision (τ = 0.01 lets
+    /// correct exit predictions leave); from it, every sample counts at every exit, which is the
+    /// loss of a run where no exit is ever confident enough (τ = 1).
+    #[test]
+    fn closed_exits_send_every_sample_to_the_final_head() {
+        use crate::config::resolve;
+        let text = "[model]\nhead = \"cosine\"\n[model.exits]\nkind = \"gap_fc\"\nclassifier = \"cosine\"\n\
+                    [loss]\nkind = \"ldam\"\nexit_threshold = 0.01\n";
+        let cfg =
+            |extra: &[&str]| resolve(text, "t", &extra.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        let (open, never, closing) = (cfg(&[]), cfg(&["loss.exit_threshold=1.0"]), cfg(&["loss.exits_close_epoch=3"]));
+        tch::manual_seed(0);
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let net = Network::new(&vs.root(), &open.model, 10).unwrap();
+        let xs = Tensor::randn([64, 3, 32, 32], (tch::Kind::Float, tch::Device::Cpu));
+        let targets = Targets::plain(Tensor::arange(64, (tch::Kind::Int64, tch::Device::Cpu)).remainder(10));
+        let out = net.forward(&xs, false);
+        let loss = |c: &crate::config::Config, epoch| {
+            Criterion::new(&c.loss, &[100, 50, 40, 30, 20, 10, 8, 6, 4, 2], tch::Device::Cpu)
+                .batch_loss(&net, &out, &targets, epoch)
+        };
+        let per_exit = |b: &BatchLoss| {
+            Vec::<f64>::try_from(b.exit_counts.as_ref().unwrap().sum_dim_intlist(
+                [1i64].as_slice(),
+                false,
+                tch::Kind::Double,
+            ))
+            .unwrap()
+        };
+        let early = loss(&open, 2);
+        assert!(per_exit(&early)[0] > 0.0, "some samples must leave at exit 1 at τ = 0.01: {:?}", per_exit(&early));
+        assert_eq!(loss(&closing, 2).total.double_value(&[]), early.total.double_value(&[]));
+        let closed = loss(&closing, 3);
+        assert_eq!(per_exit(&closed), vec![0.0, 0.0, 64.0]);
+        assert_eq!(closed.total.double_value(&[]), loss(&never, 3).total.double_value(&[]));
+        assert_eq!(per_exit(&loss(&closing, 199)), vec![0.0, 0.0, 64.0]);
     }
 }

@@ -326,6 +326,12 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             );
         }
     }
+    if let Some(close) = cfg.loss.exits_close_epoch {
+        eprintln!(
+            "{name}: training exits close after epoch {close}: from epoch {} every sample reaches the final head",
+            close + 1
+        );
+    }
     let mut last_eval: Option<Evaluation> = None;
     let mut last_branches: Option<Vec<Accuracy>> = None;
     let mut epoch_seconds = Vec::new();
