@@ -413,21 +413,32 @@ mod tests {
     /// A routed model with a 3-epoch warm-up gives the accumulated loss before epoch 3 and the
     /// routed one from it, on the same network and batch. τ = 0.01 lets every correct exit
     /// prediction leave, so the untrained exits already take samples and the modes differ.
-    #[test]
-    fn route_warmup_accumulates_then_routes() {
-        use crate::config::resolve;
-        let text = "[model]\nhead = \"grouped\"\nwidths = [16, 32, 48]\n[model.exits]\nkind = \"plain\"\n\
-                    classifier = \"linear\"\n[loss]\nkind = \"reslt\"\nexit_threshold = 0.01\n";
-        let cfg =
-            |extra: &[&str]| resolve(text, "t", &extra.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-        let (acc, route) = (cfg(&[]), cfg(&["loss.exit_mode=\"route\""]));
-        let warm = cfg(&["loss.exit_mode=\"route\"", "loss.route_warmup_epochs=3"]);
+    /// `text` resolved with the given `key=value` overrides, as `--set` would apply them.
+    fn resolve_with(text: &str, overrides: &[&str]) -> crate::config::Config {
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        crate::config::resolve(text, "t", &overrides).unwrap()
+    }
+
+    /// A freshly initialised network (seed 0) of `model` and its forward pass on 64 random
+    /// images labelled 0, 1, …, 9, 0, 1, … The VarStore is returned because it owns the weights.
+    fn random_batch(model: &crate::model::ModelConfig) -> (tch::nn::VarStore, Network, ModelOutput, Targets) {
         tch::manual_seed(0);
         let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-        let net = Network::new(&vs.root(), &acc.model, 10).unwrap();
+        let net = Network::new(&vs.root(), model, 10).unwrap();
         let xs = Tensor::randn([64, 3, 32, 32], (tch::Kind::Float, tch::Device::Cpu));
         let targets = Targets::plain(Tensor::arange(64, (tch::Kind::Int64, tch::Device::Cpu)).remainder(10));
         let out = net.forward(&xs, false);
+        (vs, net, out, targets)
+    }
+
+    #[test]
+    fn route_warmup_accumulates_then_routes() {
+        let text = "[model]\nhead = \"grouped\"\nwidths = [16, 32, 48]\n[model.exits]\nkind = \"plain\"\n\
+                    classifier = \"linear\"\n[loss]\nkind = \"reslt\"\nexit_threshold = 0.01\n";
+        let cfg = |extra: &[&str]| resolve_with(text, extra);
+        let (acc, route) = (cfg(&[]), cfg(&["loss.exit_mode=\"route\""]));
+        let warm = cfg(&["loss.exit_mode=\"route\"", "loss.route_warmup_epochs=3"]);
+        let (_vs, net, out, targets) = random_batch(&acc.model);
         let loss = |c: &crate::config::Config, epoch| {
             Criterion::new(&c.loss, &[1; 10], tch::Device::Cpu)
                 .batch_loss(&net, &out, &targets, epoch)
@@ -447,18 +458,11 @@ mod tests {
     /// loss of a run where no exit is ever confident enough (τ = 1).
     #[test]
     fn closed_exits_send_every_sample_to_the_final_head() {
-        use crate::config::resolve;
         let text = "[model]\nhead = \"cosine\"\n[model.exits]\nkind = \"gap_fc\"\nclassifier = \"cosine\"\n\
                     [loss]\nkind = \"ldam\"\nexit_threshold = 0.01\n";
-        let cfg =
-            |extra: &[&str]| resolve(text, "t", &extra.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        let cfg = |extra: &[&str]| resolve_with(text, extra);
         let (open, never, closing) = (cfg(&[]), cfg(&["loss.exit_threshold=1.0"]), cfg(&["loss.exits_close_epoch=3"]));
-        tch::manual_seed(0);
-        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-        let net = Network::new(&vs.root(), &open.model, 10).unwrap();
-        let xs = Tensor::randn([64, 3, 32, 32], (tch::Kind::Float, tch::Device::Cpu));
-        let targets = Targets::plain(Tensor::arange(64, (tch::Kind::Int64, tch::Device::Cpu)).remainder(10));
-        let out = net.forward(&xs, false);
+        let (_vs, net, out, targets) = random_batch(&open.model);
         let loss = |c: &crate::config::Config, epoch| {
             Criterion::new(&c.loss, &[100, 50, 40, 30, 20, 10, 8, 6, 4, 2], tch::Device::Cpu)
                 .batch_loss(&net, &out, &targets, epoch)
