@@ -259,6 +259,13 @@ impl Config {
                 );
             }
         }
+        if self.loss.exit_normaliser != crate::loss::routing::ExitNormaliser::Subset && self.model.exits.is_none() {
+            return bad(
+                "loss.exit_normaliser",
+                "\"batch\"".into(),
+                "normalises the losses of early exits: it needs [model.exits]",
+            );
+        }
         if let Some(exits) = &self.model.exits {
             let exit_loss = self.loss.exit_loss_kind();
             if exits.kind != ExitKind::Reslt {
@@ -437,6 +444,21 @@ mod tests {
         // Without a warm-up, route is route from epoch 0; accumulate never changes.
         let plain = resolve(routed, "c", &["loss.route_warmup_epochs=0".into()]).unwrap().loss;
         assert_eq!(plain.exit_mode_at(0), LossMode::Route);
+    }
+
+    #[test]
+    fn exit_normaliser_names_and_needs_exits() {
+        use crate::loss::routing::ExitNormaliser;
+        let elf = "[model]\nhead = \"cosine\"\n[model.exits]\nkind = \"conv_fc\"\nclassifier = \"cosine\"\n\
+                   [loss]\nkind = \"ldam\"\n";
+        assert_eq!(resolve(elf, "c", &[]).unwrap().loss.exit_normaliser, ExitNormaliser::Subset);
+        let set = |v: &str| resolve(elf, "c", &[format!("loss.exit_normaliser={v}")]);
+        assert_eq!(set("\"batch\"").unwrap().loss.exit_normaliser, ExitNormaliser::Batch);
+        assert_eq!(set("\"subset\"").unwrap().loss.exit_normaliser, ExitNormaliser::Subset);
+        let err = set("\"mean\"").unwrap_err().to_string();
+        assert!(err.contains("exit_normaliser") || err.contains("mean"), "{err}");
+        let err = resolve("[loss]\nexit_normaliser = \"batch\"\n", "c", &[]).unwrap_err().to_string();
+        assert!(err.contains("loss.exit_normaliser") && err.contains("[model.exits]"), "{err}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use tch::Tensor;
 
 use crate::model::{ModelOutput, Network};
 use reslt::{reslt_loss, BranchSets};
-use routing::{combine, exit_counts, exit_indices, LossMode};
+use routing::{combine, exit_counts, exit_indices, ExitNormaliser, LossMode};
 
 /// `[loss]` section of a config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +55,12 @@ pub struct LossConfig {
     /// 65 % to 16–25 %, and full depth fell from 76.10 % (@164) to 74.54 %. Unset: never.
     /// Inference is unchanged: it still leaves at the first confident exit.
     pub exits_close_epoch: Option<usize>,
+    /// Early exits: how the exits' losses are normalised when DRW weighs the samples. `subset`
+    /// (SPEC §9.4, the default, what every run before this key trained with) scales each exit's
+    /// weighted mean by the share of samples that reach it; `batch` (SPEC §5.3, ELF) divides
+    /// every sample's weighted loss by the whole batch's weight, so the tail-heavy deeper exits
+    /// keep the weight DRW gave their samples. Identical without DRW and before it starts.
+    pub exit_normaliser: ExitNormaliser,
 }
 
 /// How the training exit decision reads an exit's logits.
@@ -100,6 +106,7 @@ impl Default for LossConfig {
             route_warmup_epochs: 0,
             exit_decision: ExitDecision::Confidence,
             exits_close_epoch: None,
+            exit_normaliser: ExitNormaliser::Subset,
         }
     }
 }
@@ -217,8 +224,14 @@ impl Criterion {
         } else {
             self.exit_decision(net, out, &decided_by)
         };
+        // Per-sample weights for SPEC §5.3's normaliser: the class weight of the label that
+        // decided the exit (with Mixup, the dominant one).
+        let sample_weights = match self.cfg.exit_normaliser {
+            ExitNormaliser::Batch => self.class_weights(epoch).map(|w| w.index_select(0, &decided_by)),
+            ExitNormaliser::Subset => None,
+        };
         let mut terms = Vec::new();
-        let total = combine(&exit, k_final + 1, self.cfg.exit_mode_at(epoch), |k, idx| {
+        let total = combine(&exit, k_final + 1, self.cfg.exit_mode_at(epoch), sample_weights.as_ref(), |k, idx| {
             let (logits, branches, kind, name) = if k == k_final {
                 (&out.logits, out.branches.as_ref(), self.cfg.kind, "final head".to_string())
             } else {
@@ -451,6 +464,26 @@ mod tests {
         assert_eq!(loss(&warm, 2), a);
         assert_eq!(loss(&warm, 3), r);
         assert_eq!(loss(&warm, 150), r);
+    }
+
+    /// SPEC §5.3's normaliser (`batch`) and §9.4's (`subset`) give the same ELF loss until DRW
+    /// weighs the samples (epoch 3 here), and different ones from then on.
+    #[test]
+    fn batch_normaliser_parts_from_subset_only_under_drw() {
+        let text = "[model]\nhead = \"cosine\"\n[model.exits]\nkind = \"gap_fc\"\nclassifier = \"cosine\"\n\
+                    [loss]\nkind = \"ldam\"\nexit_threshold = 0.01\ndrw_epoch = 3\n";
+        let (subset, batch) = (resolve_with(text, &[]), resolve_with(text, &["loss.exit_normaliser=\"batch\""]));
+        let (_vs, net, out, targets) = random_batch(&subset.model);
+        let loss = |c: &crate::config::Config, epoch| {
+            Criterion::new(&c.loss, &[100, 50, 40, 30, 20, 10, 8, 6, 4, 2], tch::Device::Cpu)
+                .batch_loss(&net, &out, &targets, epoch)
+                .total
+                .double_value(&[])
+        };
+        let (s2, b2) = (loss(&subset, 2), loss(&batch, 2));
+        assert!((s2 - b2).abs() < 1e-5 * s2.abs(), "before DRW: {s2} vs {b2}");
+        let (s3, b3) = (loss(&subset, 3), loss(&batch, 3));
+        assert!((s3 - b3).abs() > 1e-3, "under DRW the normalisers must differ: {s3} vs {b3}");
     }
 
     /// ELF with its exits closed from epoch 3: before it, the usual decision (τ = 0.01 lets

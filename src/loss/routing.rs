@@ -5,7 +5,10 @@
 //!   (max softmax of its prediction logits ≥ τ); the last exit when none qualifies.
 //! - `accumulate` (ELF): sample i contributes at every exit k ≤ e_i; `route`: at e_i only.
 //! - Batch loss L = Σ_k (|S_k| / B) · ℓ_k(S_k), with ℓ_k the exit's own batch loss on its sample
-//!   set S_k. An exit with an empty S_k contributes exactly 0 (it is skipped, never 0/0).
+//!   set S_k (SPEC §9.4, `ExitNormaliser::Subset`). With sample weights w (DRW) and
+//!   `ExitNormaliser::Batch` the factor is Σ_{S_k} w / Σ_B w instead, which turns a weighted-mean
+//!   ℓ_k into Σ_{S_k} w·ℓ / Σ_B w: SPEC §5.3's ELF loss. An exit with an empty S_k contributes
+//!   exactly 0 (it is skipped, never 0/0).
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
@@ -14,6 +17,20 @@ use tch::{Kind, Tensor};
 pub enum LossMode {
     Accumulate,
     Route,
+}
+
+/// What each exit's batch loss is scaled by before the exits are summed. The two agree whenever
+/// every sample weighs the same (no DRW, or DRW not yet on); they part when DRW weights the tail,
+/// which reaches the deeper exits more often than the head classes do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitNormaliser {
+    /// |S_k| / B: the share of the batch at exit k (SPEC §9.4, the report's hybrids).
+    #[default]
+    Subset,
+    /// Σ_{S_k} w / Σ_B w: the share of the batch's weight at exit k, so that each sample's weighted
+    /// loss is divided by the whole batch's weight, as in PyTorch's weighted mean (SPEC §5.3, ELF).
+    Batch,
 }
 
 /// Exit index of every sample, `[B]` int64 in 0..K, from each exit's prediction logits
@@ -50,15 +67,18 @@ pub fn samples_at(exit: &Tensor, k: i64, mode: LossMode) -> Tensor {
     mask.nonzero().squeeze_dim(1)
 }
 
-/// Σ_k (|S_k| / B) · loss_k(S_k). `loss_k(k, idx)` computes exit k's batch loss on the samples
-/// `idx`; it is not called for an empty set.
+/// Σ_k share_k · loss_k(S_k), with share_k = |S_k| / B, or Σ_{S_k} w / Σ_B w when per-sample
+/// `weights` `[B]` are given (see [`ExitNormaliser`]). `loss_k(k, idx)` computes exit k's batch
+/// loss on the samples `idx`; it is not called for an empty set.
 pub fn combine(
     exit: &Tensor,
     num_exits: usize,
     mode: LossMode,
+    weights: Option<&Tensor>,
     mut loss_k: impl FnMut(usize, &Tensor) -> Tensor,
 ) -> Tensor {
     let batch = exit.size()[0] as f64;
+    let batch_weight = weights.map(|w| w.sum(Kind::Float));
     let mut total: Option<Tensor> = None;
     for k in 0..num_exits {
         let idx = samples_at(exit, k as i64, mode);
@@ -66,7 +86,11 @@ pub fn combine(
         if n == 0 {
             continue;
         }
-        let term = loss_k(k, &idx) * (n as f64 / batch);
+        let loss = loss_k(k, &idx);
+        let term = match (weights, &batch_weight) {
+            (Some(w), Some(total_w)) => loss * (w.index_select(0, &idx).sum(Kind::Float) / total_w),
+            _ => loss * (n as f64 / batch),
+        };
         total = Some(match total {
             Some(t) => t + term,
             None => term,
@@ -140,12 +164,47 @@ mod tests {
         // accumulate: S_1 = {0,1,2}, S_2 = {1,2}, S_3 = {1}
         // L = (3/3)·mean(l10,l11,l12) + (2/3)·mean(l21,l22) + (1/3)·l31 = Σ over pairs / 3
         let want_acc = (l(0, 0) + l(0, 1) + l(0, 2) + l(1, 1) + l(1, 2) + l(2, 1)) / 3.0;
-        let got = combine(&exit, 3, LossMode::Accumulate, |k, idx| ce_rows(&z[k], &y, idx)).double_value(&[]);
+        let got = combine(&exit, 3, LossMode::Accumulate, None, |k, idx| ce_rows(&z[k], &y, idx)).double_value(&[]);
         assert!((got - want_acc).abs() < 1e-5, "{got} vs {want_acc}");
         // route: S_1 = {0}, S_2 = {2}, S_3 = {1}: L = (l10 + l22 + l31) / 3
         let want_route = (l(0, 0) + l(1, 2) + l(2, 1)) / 3.0;
-        let got = combine(&exit, 3, LossMode::Route, |k, idx| ce_rows(&z[k], &y, idx)).double_value(&[]);
+        let got = combine(&exit, 3, LossMode::Route, None, |k, idx| ce_rows(&z[k], &y, idx)).double_value(&[]);
         assert!((got - want_route).abs() < 1e-5, "{got} vs {want_route}");
+    }
+
+    /// SPEC §5.3 with DRW weights: Σ_k Σ_{i∈S_k} w_i·ℓ_{k,i} / Σ_i w_i, against the §9.4 form.
+    #[test]
+    fn batch_weight_normaliser_by_hand() {
+        let (z, y) = batch();
+        let exit = Tensor::from_slice(&[0i64, 2, 1]);
+        let l = |k: usize, i: usize| -> f64 {
+            let p = z[k].softmax(-1, Kind::Float).double_value(&[i as i64, v(&y)[i]]);
+            -p.ln()
+        };
+        // Class weights (1, 4): samples 0 and 2 are class 0 (w = 1), sample 1 is class 1 (w = 4).
+        let class_w = Tensor::from_slice(&[1.0f32, 4.0]);
+        let w = class_w.index_select(0, &y);
+        let weighted = |k: usize, idx: &Tensor| {
+            cross_entropy(&z[k].index_select(0, idx), &y.index_select(0, idx), 0.0, Some(&class_w))
+        };
+        // accumulate: S_1 = {0,1,2}, S_2 = {1,2}, S_3 = {1}; Σ_B w = 6.
+        let want = (l(0, 0) + 4.0 * l(0, 1) + l(0, 2) + 4.0 * l(1, 1) + l(1, 2) + 4.0 * l(2, 1)) / 6.0;
+        let got = combine(&exit, 3, LossMode::Accumulate, Some(&w), weighted).double_value(&[]);
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        // §9.4 scales each exit's weighted mean by |S_k| / B instead: here S_3 = {1} (w 4 of 6)
+        // counts 1/3 rather than 4/6, so the two differ.
+        let subset = (l(0, 0) + 4.0 * l(0, 1) + l(0, 2)) / 6.0
+            + (2.0 / 3.0) * (4.0 * l(1, 1) + l(1, 2)) / 5.0
+            + (1.0 / 3.0) * l(2, 1);
+        let got = combine(&exit, 3, LossMode::Accumulate, None, weighted).double_value(&[]);
+        assert!((got - subset).abs() < 1e-5, "{got} vs {subset}");
+        assert!((want - subset).abs() > 1e-3);
+        // Equal weights: the two normalisers agree.
+        let ones = w.ones_like();
+        let unweighted = |k: usize, idx: &Tensor| ce_rows(&z[k], &y, idx);
+        let a = combine(&exit, 3, LossMode::Accumulate, Some(&ones), unweighted).double_value(&[]);
+        let b = combine(&exit, 3, LossMode::Accumulate, None, unweighted).double_value(&[]);
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
     }
 
     #[test]
@@ -167,14 +226,14 @@ mod tests {
         let (z, y) = batch();
         let exit = Tensor::from_slice(&[0i64, 0, 0]);
         let mut called = Vec::new();
-        let got = combine(&exit, 3, LossMode::Route, |k, idx| {
+        let got = combine(&exit, 3, LossMode::Route, None, |k, idx| {
             called.push(k);
             ce_rows(&z[k], &y, idx)
         });
         assert_eq!(called, vec![0], "empty exits are never evaluated");
         let want = ce_rows(&z[0], &y, &Tensor::from_slice(&[0i64, 1, 2])).double_value(&[]);
         assert!((got.double_value(&[]) - want).abs() < 1e-6 && got.double_value(&[]).is_finite());
-        let got = combine(&exit, 3, LossMode::Accumulate, |k, idx| ce_rows(&z[k], &y, idx));
+        let got = combine(&exit, 3, LossMode::Accumulate, None, |k, idx| ce_rows(&z[k], &y, idx));
         assert!((got.double_value(&[]) - want).abs() < 1e-6, "accumulate = route when all exit at 1");
     }
 }
