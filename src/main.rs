@@ -122,6 +122,11 @@ struct TrainArgs {
     /// Replay full batches from a CUDA graph (CUDA builds, models without exits or Mixup).
     #[arg(long)]
     pub cuda_graphs: bool,
+    /// Start a new run (--out) from this run's last checkpoint: its weights, momentum and metrics
+    /// so far. Only [loss], [train] and [eval] keys may differ; the run records the parent and
+    /// every changed key. For variants that differ only late in training.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub fork_from: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -336,6 +341,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
         stop_after,
         threads,
         cuda_graphs,
+        fork_from,
     } = args;
     if let Some(d) = device {
         overrides.push(format!("device=\"{d}\""));
@@ -353,6 +359,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
         stop_after,
         threads,
         cuda_graphs,
+        fork_from,
     };
     let summary = match trainer::train(&cfg, &opts)? {
         Outcome::Finished(s) => s,

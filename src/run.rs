@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::eval::early_exit::{EarlyExit, TimingReport};
 use crate::eval::metrics::{Accuracy, GroupAcc, GroupExitFractions};
+use crate::train::fork::Fork;
 
 pub const CONFIG_FILE: &str = "config.toml";
 pub const META_FILE: &str = "meta.json";
@@ -69,6 +70,9 @@ pub struct RunMeta {
     /// binary and machine that produced part of it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resumes: Vec<Resume>,
+    /// Set when the run started from another run's checkpoint (`train --fork-from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<Fork>,
 }
 
 /// One `--resume` of a run: which binary continued it, where, and from which epoch.
@@ -194,6 +198,10 @@ pub struct Summary {
     /// The resumes of the run (see [`RunMeta::resumes`]); empty when one invocation did it all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resumes: Vec<Resume>,
+    /// The run this one was forked from (`train --fork-from`): its epochs up to `after_epoch`,
+    /// and their wall time, are the parent's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<Fork>,
     /// Wall-clock of early exits against full depth (`eval --timing`, measured after training;
     /// attached by `publish` from `TIMING_FILE`, never written by the trainer).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -97,6 +97,7 @@ fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary 
         engine: "tch 0.24.0".into(),
         started_at: "2026-11-27T00:00:00Z".into(),
         resumes: Vec::new(),
+        forked_from: None,
         early_exit_timing: None,
         finished_at: "2026-11-27T01:00:00Z".into(),
     };

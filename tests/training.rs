@@ -25,6 +25,7 @@ fn options(dir: &Path, resume: bool, stop_after: Option<usize>) -> TrainOptions 
         stop_after,
         threads: None,
         cuda_graphs: false,
+        fork_from: None,
     }
 }
 
@@ -124,6 +125,66 @@ fn resume_continues_exactly() {
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("ckpt-"))
         .count();
     assert_eq!(ckpts, 1);
+}
+
+/// `train --fork-from`: a fork starts from the parent's last checkpoint. With the parent's own
+/// config it matches the straight run bit for bit; with a changed key it records the change and
+/// keeps the parent's first epochs; the parent is left as it was; and keys that shape the
+/// parent's epochs (data, model, seed) cannot change.
+#[test]
+fn fork_continues_from_the_parent_checkpoint() {
+    let straight = tempfile::tempdir().unwrap();
+    let a = finished(train(&tiny(3), &options(straight.path(), false, None)).unwrap());
+    let parent = tempfile::tempdir().unwrap();
+    assert!(matches!(train(&tiny(3), &options(parent.path(), false, Some(1))).unwrap(), Outcome::Paused { .. }));
+    let parent_state = std::fs::read_to_string(parent.path().join(run::STATE_FILE)).unwrap();
+    let parent_metrics = RunDir::new(parent.path()).read_metrics().unwrap();
+    let fork_opts =
+        |out: &Path| TrainOptions { fork_from: Some(parent.path().to_path_buf()), ..options(out, false, None) };
+
+    let forks = tempfile::tempdir().unwrap();
+    let same = forks.path().join("same");
+    let b = finished(train(&tiny(3), &fork_opts(&same)).unwrap());
+    assert_eq!(a.last, b.last, "a fork with the parent's config is the straight run");
+    for ((na, ta), (nb, tb)) in weights(straight.path()).iter().zip(&weights(&same)) {
+        assert_eq!(na, nb);
+        assert!((ta - tb).abs().max().double_value(&[]) == 0.0, "{na} differs after the fork");
+    }
+    let f = b.forked_from.as_ref().expect("the summary names the parent");
+    assert_eq!((f.after_epoch, f.changed.len()), (1, 0));
+    assert_eq!(f.parent, parent.path().display().to_string());
+    assert!(b.resumes.is_empty(), "a fork is not a resume");
+    let metrics = RunDir::new(&same).read_metrics().unwrap();
+    assert_eq!(metrics.len(), 3);
+    assert_eq!(metrics[0].train_loss, parent_metrics[0].train_loss);
+
+    let mut smoothed = tiny(3);
+    smoothed.loss.label_smoothing = 0.1;
+    let c = finished(train(&smoothed, &fork_opts(&forks.path().join("smoothed"))).unwrap());
+    let changed = &c.forked_from.as_ref().unwrap().changed;
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(changed[0].starts_with("loss.label_smoothing: "), "{changed:?}");
+    assert_ne!(c.last, b.last, "the changed loss trained epochs 2–3 differently");
+
+    let mut other_data = tiny(3);
+    other_data.data.rho = 2.0;
+    let err = train(&other_data, &fork_opts(&forks.path().join("rho"))).err().unwrap().to_string();
+    assert!(err.contains("data.rho") && err.contains("[loss]"), "{err}");
+    assert!(!forks.path().join("rho").exists(), "a refused fork leaves no directory");
+    let err = train(&tiny(3), &fork_opts(&same)).err().unwrap().to_string();
+    assert!(err.contains("not empty"), "{err}");
+    let err = train(&tiny(1), &fork_opts(&forks.path().join("short"))).err().unwrap().to_string();
+    assert!(err.contains("nothing left to train"), "{err}");
+    let empty = tempfile::tempdir().unwrap();
+    let opts =
+        TrainOptions { fork_from: Some(empty.path().to_path_buf()), ..options(&forks.path().join("x"), false, None) };
+    let err = train(&tiny(3), &opts).err().unwrap().to_string();
+    assert!(err.contains(run::STATE_FILE), "{err}");
+    let opts = TrainOptions { fork_from: Some(parent.path().to_path_buf()), ..options(&same, true, None) };
+    assert!(train(&tiny(3), &opts).err().unwrap().to_string().contains("--resume alone"));
+
+    assert_eq!(std::fs::read_to_string(parent.path().join(run::STATE_FILE)).unwrap(), parent_state);
+    assert_eq!(RunDir::new(parent.path()).read_metrics().unwrap().len(), 1, "the parent is untouched");
 }
 
 #[test]

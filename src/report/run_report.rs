@@ -88,6 +88,18 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
         )),
         Block::Paragraph(format!("Command: `{}`", summary.command)),
     ];
+    if let Some(f) = &summary.forked_from {
+        blocks.push(Block::Paragraph(format!(
+            "Forked after epoch {} from run `{}` ({}; commit `{}`: `{}`); changed: {}. Epochs 1–{} and their wall time are the parent's.",
+            f.after_epoch,
+            f.parent_name,
+            f.parent,
+            f.parent_commit,
+            f.parent_command,
+            f.changed.join("; "),
+            f.after_epoch
+        )));
+    }
     for r in &summary.resumes {
         blocks.push(Block::Paragraph(format!(
             "Resumed after epoch {} at {}: commit `{}` on {} ({}): `{}`",

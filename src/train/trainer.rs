@@ -20,6 +20,7 @@ use crate::loss::Criterion;
 use crate::model::{precision, Network};
 use crate::run::{self, EpochRecord, EpochScore, GroupsInfo, Resume, RunDir, RunMeta, Summary, TrainState};
 use crate::train::checkpoint;
+use crate::train::fork;
 use crate::train::graphed::{self, GraphedStep};
 use crate::train::sgd::Sgd;
 
@@ -40,6 +41,8 @@ pub struct TrainOptions {
     /// Replay full training batches from a CUDA graph (src/train/graphed.rs). A run-time choice
     /// like the device: the captured step computes what the eager step computes.
     pub cuda_graphs: bool,
+    /// Start a new run from this run's last checkpoint (`train --fork-from`, src/train/fork.rs).
+    pub fork_from: Option<PathBuf>,
 }
 
 /// Parse `auto`, `cpu`, `cuda` or `cuda:N`; a CUDA device that libtorch cannot see is an error
@@ -259,8 +262,21 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         engine: run::engine_description(),
         started_at: run::now_utc(),
         resumes: Vec::new(),
+        forked_from: None,
     };
-    let (dir, state) = open_run_dir(cfg, opts, &invocation)?;
+    let (dir, state, forked) = match &opts.fork_from {
+        Some(_) if opts.resume => bail!(
+            "--fork-from starts a new run and --resume continues one; to continue a forked run, pass --resume alone"
+        ),
+        Some(parent) => {
+            let (dir, state) = fork::start(parent, &opts.run_dir, cfg, &invocation)?;
+            (dir, Some(state), true)
+        }
+        None => {
+            let (dir, state) = open_run_dir(cfg, opts, &invocation)?;
+            (dir, state, false)
+        }
+    };
     if dir.exists(run::SUMMARY_FILE) {
         eprintln!(
             "{} is already finished; its summary is {}",
@@ -289,10 +305,20 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         s.opt.load_buffers(momentum).map_err(anyhow::Error::msg)?;
         dir.truncate_metrics(st.epochs_done)?;
         (epochs_done, best, last, wall) = (st.epochs_done, st.best, st.last, st.wall_seconds);
-        // Recorded in meta.json with this invocation's first checkpoint, so an attempt that
-        // stops before finishing an epoch leaves no trace.
-        pending_resume = Some(Resume::of(&invocation, epochs_done));
-        eprintln!("resuming {} after epoch {epochs_done}", dir.path.display());
+        if forked {
+            let changed = meta.forked_from.as_ref().map(|f| f.changed.join("; ")).unwrap_or_default();
+            eprintln!(
+                "forked {} from {} after epoch {epochs_done}; changed: {}",
+                dir.path.display(),
+                opts.fork_from.as_deref().unwrap_or(Path::new("?")).display(),
+                if changed.is_empty() { "nothing" } else { &changed }
+            );
+        } else {
+            // Recorded in meta.json with this invocation's first checkpoint, so an attempt that
+            // stops before finishing an epoch leaves no trace.
+            pending_resume = Some(Resume::of(&invocation, epochs_done));
+            eprintln!("resuming {} after epoch {epochs_done}", dir.path.display());
+        }
     }
 
     let t = &cfg.train;
@@ -548,6 +574,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         started_at: meta.started_at,
         finished_at: run::now_utc(),
         resumes: meta.resumes,
+        forked_from: meta.forked_from,
         early_exit_timing: None,
     };
     run::write_json(&dir.file(run::SUMMARY_FILE), &summary)?;
