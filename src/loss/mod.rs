@@ -423,9 +423,6 @@ mod tests {
         assert!(bad[0].starts_with("final head (reslt)"), "{bad:?}");
     }
 
-    /// A routed model with a 3-epoch warm-up gives the accumulated loss before epoch 3 and the
-    /// routed one from it, on the same network and batch. τ = 0.01 lets every correct exit
-    /// prediction leave, so the untrained exits already take samples and the modes differ.
     /// `text` resolved with the given `key=value` overrides, as `--set` would apply them.
     fn resolve_with(text: &str, overrides: &[&str]) -> crate::config::Config {
         let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
@@ -444,6 +441,9 @@ mod tests {
         (vs, net, out, targets)
     }
 
+    /// A routed model with a 3-epoch warm-up gives the accumulated loss before epoch 3 and the
+    /// routed one from it, on the same network and batch. τ = 0.01 lets every correct exit
+    /// prediction leave, so the untrained exits already take samples and the modes differ.
     #[test]
     fn route_warmup_accumulates_then_routes() {
         let text = "[model]\nhead = \"grouped\"\nwidths = [16, 32, 48]\n[model.exits]\nkind = \"plain\"\n\

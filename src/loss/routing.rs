@@ -149,6 +149,11 @@ mod tests {
         assert_eq!(v(&exit_indices(&[adjusted, last], &y, 0.9)), vec![1, 0, 1]);
     }
 
+    /// −ln p of sample `i`'s true class under logits `z`: one term of a hand-computed loss.
+    fn nll(z: &Tensor, y: &Tensor, i: usize) -> f64 {
+        -z.softmax(-1, Kind::Float).double_value(&[i as i64, v(y)[i]]).ln()
+    }
+
     fn ce_rows(z: &Tensor, y: &Tensor, idx: &Tensor) -> Tensor {
         cross_entropy(&z.index_select(0, idx), &y.index_select(0, idx), 0.0, None)
     }
@@ -157,10 +162,7 @@ mod tests {
     fn accumulated_and_routed_losses_by_hand() {
         let (z, y) = batch();
         let exit = Tensor::from_slice(&[0i64, 2, 1]);
-        let l = |k: usize, i: usize| -> f64 {
-            let p = z[k].softmax(-1, Kind::Float).double_value(&[i as i64, v(&y)[i]]);
-            -p.ln()
-        };
+        let l = |k: usize, i: usize| nll(&z[k], &y, i);
         // accumulate: S_1 = {0,1,2}, S_2 = {1,2}, S_3 = {1}
         // L = (3/3)·mean(l10,l11,l12) + (2/3)·mean(l21,l22) + (1/3)·l31 = Σ over pairs / 3
         let want_acc = (l(0, 0) + l(0, 1) + l(0, 2) + l(1, 1) + l(1, 2) + l(2, 1)) / 3.0;
@@ -177,10 +179,7 @@ mod tests {
     fn batch_weight_normaliser_by_hand() {
         let (z, y) = batch();
         let exit = Tensor::from_slice(&[0i64, 2, 1]);
-        let l = |k: usize, i: usize| -> f64 {
-            let p = z[k].softmax(-1, Kind::Float).double_value(&[i as i64, v(&y)[i]]);
-            -p.ln()
-        };
+        let l = |k: usize, i: usize| nll(&z[k], &y, i);
         // Class weights (1, 4): samples 0 and 2 are class 0 (w = 1), sample 1 is class 1 (w = 4).
         let class_w = Tensor::from_slice(&[1.0f32, 4.0]);
         let w = class_w.index_select(0, &y);

@@ -39,6 +39,11 @@ pub struct Fork {
 /// data order the parent's epochs were made with.
 const FIXED: [&str; 3] = ["seed", "data", "model"];
 
+/// Whether the dotted `key` is one of [`FIXED`] or lies under one.
+fn is_fixed(key: &str) -> bool {
+    FIXED.iter().any(|f| key == *f || key.starts_with(&format!("{f}.")))
+}
+
 /// The resolved keys (dotted) whose values differ between `parent` and `fork`, with both values;
 /// `name` and `device` are where and under which name a run executes, not what it computes.
 pub fn config_changes(parent: &Config, fork: &Config) -> Vec<(String, String, String)> {
@@ -84,9 +89,7 @@ pub fn start(parent_dir: &Path, out: &Path, cfg: &Config, invocation: &RunMeta) 
     let text = fs::read_to_string(&config_path).with_context(|| format!("cannot read {}", config_path.display()))?;
     let parent_cfg = crate::config::resolve(&text, &config_path.display().to_string(), &[])?;
     let changes = config_changes(&parent_cfg, cfg);
-    if let Some((key, a, b)) =
-        changes.iter().find(|(k, _, _)| FIXED.iter().any(|f| k == f || k.starts_with(&format!("{f}."))))
-    {
+    if let Some((key, a, b)) = changes.iter().find(|(k, _, _)| is_fixed(k)) {
         bail!(
             "--fork-from {}: {key} differs ({a} → {b}); a fork continues the parent's weights on its data, \
              so it may change only [loss], [train] and [eval] keys",
@@ -175,6 +178,7 @@ mod tests {
         let b = resolve(BASE, "b", &["data.rho=50".into(), "seed=2".into()]).unwrap();
         let keys: Vec<String> = config_changes(&a, &b).into_iter().map(|(k, _, _)| k).collect();
         assert_eq!(keys, vec!["data.rho", "seed"]);
-        assert!(keys.iter().all(|k| FIXED.iter().any(|f| k == f || k.starts_with(&format!("{f}.")))));
+        assert!(keys.iter().all(|k| is_fixed(k)));
+        assert!(!is_fixed("loss.drw_epoch") && !is_fixed("dataset") && is_fixed("model.exits.kind"));
     }
 }

@@ -305,14 +305,9 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         s.opt.load_buffers(momentum).map_err(anyhow::Error::msg)?;
         dir.truncate_metrics(st.epochs_done)?;
         (epochs_done, best, last, wall) = (st.epochs_done, st.best, st.last, st.wall_seconds);
-        if forked {
-            let changed = meta.forked_from.as_ref().map(|f| f.changed.join("; ")).unwrap_or_default();
-            eprintln!(
-                "forked {} from {} after epoch {epochs_done}; changed: {}",
-                dir.path.display(),
-                opts.fork_from.as_deref().unwrap_or(Path::new("?")).display(),
-                if changed.is_empty() { "nothing" } else { &changed }
-            );
+        if let Some(f) = meta.forked_from.as_ref().filter(|_| forked) {
+            let changed = if f.changed.is_empty() { "nothing".to_string() } else { f.changed.join("; ") };
+            eprintln!("forked {} from {} after epoch {epochs_done}; changed: {changed}", dir.path.display(), f.parent);
         } else {
             // Recorded in meta.json with this invocation's first checkpoint, so an attempt that
             // stops before finishing an epoch leaves no trace.
