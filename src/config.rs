@@ -266,6 +266,14 @@ impl Config {
                 "normalises the losses of early exits: it needs [model.exits]",
             );
         }
+        let weights = self.loss.exit_weights;
+        let shown = || format!("[{}, {}]", weights[0], weights[1]);
+        if !weights.iter().all(|w| w.is_finite() && *w >= 0.0) {
+            return bad("loss.exit_weights", shown(), "must be two finite factors ≥ 0 (exit 1, exit 2)");
+        }
+        if weights != [1.0, 1.0] && self.model.exits.is_none() {
+            return bad("loss.exit_weights", shown(), "weighs the losses of early exits: it needs [model.exits]");
+        }
         if let Some(exits) = &self.model.exits {
             let exit_loss = self.loss.exit_loss_kind();
             if exits.kind != ExitKind::Reslt {
@@ -444,6 +452,29 @@ mod tests {
         // Without a warm-up, route is route from epoch 0; accumulate never changes.
         let plain = resolve(routed, "c", &["loss.route_warmup_epochs=0".into()]).unwrap().loss;
         assert_eq!(plain.exit_mode_at(0), LossMode::Route);
+    }
+
+    #[test]
+    fn exit_weights_are_checked_and_need_exits() {
+        let elf = "[model]\nhead = \"cosine\"\n[model.exits]\nkind = \"conv_fc\"\nclassifier = \"cosine\"\n\
+                   [loss]\nkind = \"ldam\"\n";
+        assert_eq!(resolve(elf, "c", &[]).unwrap().loss.exit_weights, [1.0, 1.0]);
+        let set = |v: &str| resolve(elf, "c", &[format!("loss.exit_weights={v}")]);
+        assert_eq!(set("[0.3, 0.5]").unwrap().loss.exit_weights, [0.3, 0.5]);
+        assert_eq!(set("[0, 0]").unwrap().loss.exit_weights, [0.0, 0.0]);
+        for bad in ["[-0.1, 1]", "[1, nan]", "[1, inf]"] {
+            let err = set(bad).unwrap_err().to_string();
+            assert!(err.contains("loss.exit_weights") && err.contains("≥ 0"), "{bad}: {err}");
+        }
+        // One factor per early exit: a third (or a missing second) is a type error naming the key.
+        for bad in ["[0.5]", "[0.5, 0.5, 0.5]"] {
+            let err = set(bad).unwrap_err().to_string();
+            assert!(err.contains("exit_weights"), "{bad}: {err}");
+        }
+        let err = resolve("[loss]\nexit_weights = [0.3, 0.3]\n", "c", &[]).unwrap_err().to_string();
+        assert!(err.contains("loss.exit_weights") && err.contains("[model.exits]"), "{err}");
+        // The default needs nothing.
+        assert!(resolve("[loss]\nexit_weights = [1, 1]\n", "c", &[]).is_ok());
     }
 
     #[test]
