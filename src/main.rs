@@ -11,6 +11,7 @@ use longtail::data::{download, subset};
 use longtail::eval::early_exit::TimingReport;
 use longtail::eval::evaluate::{predict, TestSet};
 use longtail::eval::metrics::evaluate_predictions;
+use longtail::eval::precise_bn::{self, PreciseBnReport};
 use longtail::model::Network;
 use longtail::report::table::{score_table, timing_blocks};
 use longtail::run::{self, EpochScore, GroupsInfo, RunDir, Summary};
@@ -47,6 +48,12 @@ enum Command {
         /// network, at batch 1 (first 1,000 test images) and batch 256 (all), at the first τ.
         #[arg(long)]
         timing: bool,
+        /// Recompute every BatchNorm's running statistics as the average over this many training
+        /// batches (PreciseBN) before evaluating, instead of the moving average of the last ~20
+        /// batches that training left. The checkpoint is not changed; the result goes to
+        /// precise_bn.json, which `publish` attaches. Without a value: 200 batches.
+        #[arg(long, value_name = "BATCHES", num_args = 0..=1, default_missing_value = "200")]
+        precise_bn: Option<usize>,
     },
     /// Copy a finished run's summary to results/<name>.json (the evidence behind a number).
     Publish {
@@ -411,7 +418,14 @@ fn early_exit_table(rows: &[longtail::eval::early_exit::EarlyExit]) -> String {
     s
 }
 
-fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str, thresholds: &[f64], timing: bool) -> Result<()> {
+fn run_eval(
+    run_dir: &Path,
+    data: Option<PathBuf>,
+    weights: &str,
+    thresholds: &[f64],
+    timing: bool,
+    precise_bn: Option<usize>,
+) -> Result<()> {
     let dir = RunDir::new(run_dir);
     let cfg_path = dir.file(run::CONFIG_FILE);
     let cfg = config::load(&cfg_path, &[])?;
@@ -431,6 +445,34 @@ fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str, thresholds: &[
         Network::to_channels_last(&vs);
     }
     checkpoint::load(&dir.file(&file), &mut vs)?;
+    let recomputed = match precise_bn {
+        Some(0) => bail!("--precise-bn 0: give at least one batch (default {})", precise_bn::DEFAULT_BATCHES),
+        Some(n) => {
+            let batches = precise_bn::training_batches(
+                &data.train,
+                &cfg.data.augment,
+                cfg.train.batch_size,
+                cfg.seed,
+                cfg.train.epochs,
+                n,
+                device,
+                cfg.train.channels_last,
+            )
+            .map_err(|e| anyhow::anyhow!("--precise-bn: {e}"))?;
+            let done = precise_bn::recompute(&vs, batches, |xs| {
+                let _ = net.forward(xs, true);
+            });
+            println!(
+                "BatchNorm statistics of {} layers recomputed over {} training batches ({} images); {} is unchanged.\n",
+                done.layers,
+                done.batches,
+                done.images,
+                dir.file(&file).display()
+            );
+            Some(done)
+        }
+        None => None,
+    };
     let test = TestSet::new(&data.test, device, cfg.train.channels_last);
     let preds = predict(&net, &test, cfg.eval.batch_size);
     let rule = cfg.group_rule();
@@ -456,7 +498,8 @@ fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str, thresholds: &[
         longtail::eval::early_exit::exits_alone(s, &test.labels, &groups, data.train.num_classes)
     });
     let parts = longtail::eval::metrics::parts_alone(&branches, &exits);
-    let mut rows = vec![(weights.to_string(), EpochScore::new(epoch, &ev.accuracy))];
+    let label = if recomputed.is_some() { format!("{weights}, precise BN") } else { weights.to_string() };
+    let mut rows = vec![(label, EpochScore::new(epoch, &ev.accuracy))];
     rows.extend(parts.iter().map(|(name, acc)| (name.clone(), EpochScore::new(epoch, acc))));
     let rows: Vec<(&str, &EpochScore)> = rows.iter().map(|(n, s)| (n.as_str(), s)).collect();
     println!("{}", score_table(&rows, &info));
@@ -467,6 +510,7 @@ fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str, thresholds: &[
     for (name, acc) in &parts[parts.len() - exits.len()..] {
         println!("per class, {name}: {}", per_class(&acc.per_class));
     }
+    let mut configured_exit = None;
     if let Some(scores) = &scores {
         let costs = net.cost_model();
         let taus: Vec<f64> = if thresholds.is_empty() {
@@ -487,7 +531,12 @@ fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str, thresholds: &[
                 )
             })
             .collect();
-        println!("\nEarly-exit inference ({weights} weights):\n{}", early_exit_table(&rows));
+        configured_exit = rows.first().cloned();
+        println!(
+            "\nEarly-exit inference ({}):\n{}",
+            rows_label(weights, recomputed.is_some()),
+            early_exit_table(&rows)
+        );
         if timing {
             let rows: Vec<_> = [(1, 1000), (256, test.len())]
                 .into_iter()
@@ -521,7 +570,34 @@ fn run_eval(run_dir: &Path, data: Option<PathBuf>, weights: &str, thresholds: &[
     } else if !thresholds.is_empty() || timing {
         bail!("--exit-threshold / --timing: this run's model has no early exits");
     }
+    if let Some(done) = recomputed {
+        let report = PreciseBnReport {
+            weights: weights.to_string(),
+            epoch,
+            layers: done.layers,
+            batches: done.batches,
+            images: done.images,
+            full_depth: ev.accuracy.clone(),
+            exits_alone: exits.clone(),
+            early_exit: configured_exit,
+            measured_at: run::now_utc(),
+            command: shell_command(),
+            commit: run::git_commit(),
+            device: format!("{device:?}"),
+        };
+        let path = dir.file(run::PRECISE_BN_FILE);
+        run::write_json(&path, &report)?;
+        println!("wrote {} (`longtail publish` attaches it to the result)", path.display());
+    }
     Ok(())
+}
+
+fn rows_label(weights: &str, precise_bn: bool) -> String {
+    if precise_bn {
+        format!("{weights} weights, precise BN")
+    } else {
+        format!("{weights} weights")
+    }
 }
 
 fn run_publish(run_dir: &Path, name: Option<String>, results: &Path, force: bool) -> Result<()> {
@@ -533,6 +609,9 @@ fn run_publish(run_dir: &Path, name: Option<String>, results: &Path, force: bool
     let mut summary: Summary = run::read_json(&summary_path)?;
     if let Some(timing) = dir.early_exit_timing()? {
         summary.early_exit_timing = Some(timing);
+    }
+    if let Some(report) = dir.precise_bn()? {
+        summary.precise_bn = Some(report);
     }
     let name = name.unwrap_or_else(|| summary.name.clone());
     std::fs::create_dir_all(results).with_context(|| format!("cannot create {}", results.display()))?;
@@ -612,8 +691,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => run_train(args),
-        Command::Eval { run_dir, data, weights, exit_threshold, timing } => {
-            run_eval(&run_dir, data, &weights, &exit_threshold, timing)
+        Command::Eval { run_dir, data, weights, exit_threshold, timing, precise_bn } => {
+            run_eval(&run_dir, data, &weights, &exit_threshold, timing, precise_bn)
         }
         Command::Publish { run_dir, name, results, force } => run_publish(&run_dir, name, &results, force),
         Command::Report { run_dirs } => run_dirs.iter().try_for_each(|d| {

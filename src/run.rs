@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::eval::early_exit::{EarlyExit, TimingReport};
 use crate::eval::metrics::{Accuracy, GroupAcc, GroupExitFractions};
+use crate::eval::precise_bn::PreciseBnReport;
 use crate::train::fork::Fork;
 
 pub const CONFIG_FILE: &str = "config.toml";
@@ -21,6 +22,8 @@ pub const BEST_WEIGHTS: &str = "best.ot";
 /// Written when the divergence guard stops a run: the message, for `reproduce` and for people.
 /// `eval --timing`'s measurements (`TimingReport`), attached to the result by `publish`.
 pub const TIMING_FILE: &str = "early_exit_timing.json";
+/// `eval --precise-bn`'s result (`eval::precise_bn::PreciseBnReport`).
+pub const PRECISE_BN_FILE: &str = "precise_bn.json";
 pub const FAILURE_FILE: &str = "failure.txt";
 
 /// Write `bytes` to `path` atomically.
@@ -206,6 +209,11 @@ pub struct Summary {
     /// attached by `publish` from `TIMING_FILE`, never written by the trainer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_exit_timing: Option<TimingReport>,
+    /// The same weights evaluated with BatchNorm statistics averaged over many training batches
+    /// (`eval --precise-bn`; attached by `publish` from `PRECISE_BN_FILE`). `best`/`last` above
+    /// keep the moving averages training left, as every reference codebase reports them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precise_bn: Option<PreciseBnReport>,
 }
 
 impl Summary {
@@ -267,7 +275,15 @@ impl RunDir {
 
     /// `eval --timing`'s measurements, if they were taken for this run.
     pub fn early_exit_timing(&self) -> Result<Option<TimingReport>> {
-        let path = self.file(TIMING_FILE);
+        self.optional_json(TIMING_FILE)
+    }
+
+    pub fn precise_bn(&self) -> Result<Option<PreciseBnReport>> {
+        self.optional_json(PRECISE_BN_FILE)
+    }
+
+    fn optional_json<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<Option<T>> {
+        let path = self.file(name);
         if path.exists() {
             Ok(Some(read_json(&path)?))
         } else {

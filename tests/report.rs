@@ -99,6 +99,7 @@ fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary 
         resumes: Vec::new(),
         forked_from: None,
         early_exit_timing: None,
+        precise_bn: None,
         finished_at: "2026-11-27T01:00:00Z".into(),
     };
     run::write_json(&dir.join(run::SUMMARY_FILE), &summary).unwrap();
@@ -240,4 +241,42 @@ fn early_exit_timing_is_rendered_and_published_with_the_result() {
     // The run's own summary is left as the trainer wrote it.
     let own: Summary = run::read_json(&dir.path().join(run::SUMMARY_FILE)).unwrap();
     assert!(own.early_exit_timing.is_none());
+}
+
+#[test]
+fn precise_bn_is_rendered_and_published_with_the_result() {
+    use longtail::eval::precise_bn::PreciseBnReport;
+    let dir = tempfile::tempdir().unwrap();
+    let summary = synthetic_run(dir.path(), "toy-precise", 0.95, true);
+    let report = PreciseBnReport {
+        weights: "last".into(),
+        epoch: 20,
+        layers: 33,
+        batches: 200,
+        images: 25600,
+        full_depth: acc(66.6, vec![66.6; 10]),
+        exits_alone: Vec::new(),
+        early_exit: summary.early_exit.clone(),
+        measured_at: "2026-11-28T15:00:00Z".into(),
+        command: "longtail eval run --precise-bn".into(),
+        commit: "def456".into(),
+        device: "Cpu".into(),
+    };
+    run::write_json(&dir.path().join(run::PRECISE_BN_FILE), &report).unwrap();
+    let md = std::fs::read_to_string(run_report::write(dir.path()).unwrap()).unwrap();
+    assert!(md.contains("| last, precise BN | 20 | 66.60 |"), "{md}");
+    assert!(md.contains("averaged over 200 training batches (25600 images)"), "{md}");
+    assert!(md.contains("early exit at τ = 0.9 answers 70.00 %"), "{md}");
+
+    let results = dir.path().join("results");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_longtail"))
+        .args(["publish", dir.path().to_str().unwrap(), "--results", results.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let published: Summary = run::read_json(&results.join("toy-precise.json")).unwrap();
+    let p = published.precise_bn.expect("precise BN travels with the result");
+    assert_eq!((p.batches, p.full_depth.overall), (200, 66.6));
+    // The trainer's own numbers stay as they were.
+    assert_eq!(published.last, summary.last);
 }

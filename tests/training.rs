@@ -218,3 +218,34 @@ fn divergence_stops_cleanly_and_keeps_the_last_good_checkpoint() {
         assert!(t.isfinite().all().int64_value(&[]) == 1, "{name} in the kept checkpoint is not finite");
     }
 }
+
+/// `eval --precise-bn` on a finished run: it writes its own result, averages the batches asked
+/// for, leaves the checkpoint byte for byte as it was, and refuses zero batches.
+#[test]
+fn precise_bn_eval_writes_its_result_and_leaves_the_checkpoint() {
+    use longtail::eval::precise_bn::PreciseBnReport;
+    let dir = tempfile::tempdir().unwrap();
+    finished(train(&tiny(1), &options(dir.path(), false, None)).unwrap());
+    let st: TrainState = run::read_json(&dir.path().join(run::STATE_FILE)).unwrap();
+    let ckpt = dir.path().join(&st.checkpoint);
+    let before = std::fs::read(&ckpt).unwrap();
+    let eval = |batches: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_longtail"))
+            .args(["eval", dir.path().to_str().unwrap(), "--precise-bn", batches, "--data"])
+            .arg(common::cifar10_dir())
+            .output()
+            .unwrap()
+    };
+    let out = eval("3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("last, precise BN"), "{stdout}");
+    let report: PreciseBnReport = run::read_json(&dir.path().join(run::PRECISE_BN_FILE)).unwrap();
+    // 160 images in batches of 32: 3 full batches, ResNet-20's 19 BatchNorms.
+    assert_eq!((report.batches, report.images, report.layers, report.epoch), (3, 96, 19, 1));
+    assert!((0.0..=100.0).contains(&report.full_depth.overall));
+    assert_eq!(std::fs::read(&ckpt).unwrap(), before, "the checkpoint must not change");
+    let out = eval("0");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--precise-bn 0"));
+}

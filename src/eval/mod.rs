@@ -2,3 +2,4 @@
 pub mod early_exit;
 pub mod evaluate;
 pub mod metrics;
+pub mod precise_bn;

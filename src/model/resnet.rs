@@ -23,12 +23,16 @@ pub fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, groups: i64
     nn::conv2d(p, c_in, c_out, k, cfg)
 }
 
+/// PyTorch's BatchNorm momentum: the weight of the newest batch in the running statistics.
+/// Every BN layer of every model uses it (`eval::precise_bn` relies on that).
+pub const BN_MOMENTUM: f64 = 0.1;
+
 /// BatchNorm with PyTorch's defaults (γ = 1, β = 0, eps 1e-5, momentum 0.1). tch's own default
 /// draws γ uniformly, which is not what the reference code trains with.
 pub fn batch_norm(p: nn::Path, c: i64) -> nn::BatchNorm {
     let cfg = nn::BatchNormConfig {
         eps: 1e-5,
-        momentum: 0.1,
+        momentum: BN_MOMENTUM,
         ws_init: nn::Init::Const(1.0),
         bs_init: nn::Init::Const(0.0),
         ..Default::default()

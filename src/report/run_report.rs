@@ -112,7 +112,29 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
     for (name, acc) in summary.last_parts_alone() {
         rows.push(score_row(&format!("last, {name}"), &EpochScore::new(summary.last.epoch, acc)));
     }
+    // The published summary carries `eval --precise-bn`'s result; a run directory has it beside.
+    let precise = match &summary.precise_bn {
+        Some(p) => Some(p.clone()),
+        None => dir.precise_bn()?,
+    };
+    if let Some(p) = &precise {
+        rows.push(score_row(&format!("{}, precise BN", p.weights), &EpochScore::new(p.epoch, &p.full_depth)));
+    }
     blocks.push(Block::Table(head, rows));
+    if let Some(p) = &precise {
+        let early = p.early_exit.as_ref().map_or(String::new(), |e| {
+            format!(
+                " With them, early exit at τ = {} answers {:.2} % ({:.1} % of the MACs saved).",
+                e.threshold,
+                e.overall,
+                100.0 * e.saving
+            )
+        });
+        blocks.push(Block::Paragraph(format!(
+            "Precise BN: the same {} weights with every BatchNorm's statistics averaged over {} training batches ({} images) instead of the moving average training left (`eval --precise-bn`, commit `{}`).{early}",
+            p.weights, p.batches, p.images, p.commit
+        )));
+    }
     blocks.push(Block::Paragraph(format!(
         "Many/Medium/Few by {}: many = classes {:?}, medium = {:?}, few = {:?}. Group accuracy is the mean of its classes' accuracies.",
         summary.groups.rule, summary.groups.many, summary.groups.medium, summary.groups.few
