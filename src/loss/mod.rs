@@ -256,10 +256,13 @@ impl Criterion {
             let sub_branches = branches.map(|b| b.index_select(1, idx));
             let term = sub.loss(|y| self.head_loss(kind, &sub_logits, sub_branches.as_ref(), y, epoch));
             terms.push((format!("{name} ({})", kind.name()), term.shallow_clone()));
-            // A factor of 1 is skipped, not multiplied, so default runs keep the graph they had.
-            match self.cfg.exit_weights.get(k) {
-                Some(&w) if w != 1.0 => term * w,
-                _ => term,
+            // The final head keeps weight 1 (there are two exits, so k < k_final indexes them). A
+            // factor of 1 is skipped, not multiplied, so default runs keep the graph they had.
+            let weight = if k == k_final { 1.0 } else { self.cfg.exit_weights[k] };
+            if weight == 1.0 {
+                term
+            } else {
+                term * weight
             }
         });
         let counts = exit_counts(&exit, &decided_by, k_final + 1, self.num_classes);
