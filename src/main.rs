@@ -426,6 +426,9 @@ fn run_eval(
     timing: bool,
     precise_bn: Option<usize>,
 ) -> Result<()> {
+    if precise_bn == Some(0) {
+        bail!("--precise-bn 0: give at least one batch (default {})", precise_bn::DEFAULT_BATCHES);
+    }
     let dir = RunDir::new(run_dir);
     let cfg_path = dir.file(run::CONFIG_FILE);
     let cfg = config::load(&cfg_path, &[])?;
@@ -446,7 +449,6 @@ fn run_eval(
     }
     checkpoint::load(&dir.file(&file), &mut vs)?;
     let recomputed = match precise_bn {
-        Some(0) => bail!("--precise-bn 0: give at least one batch (default {})", precise_bn::DEFAULT_BATCHES),
         Some(n) => {
             let batches = precise_bn::training_batches(
                 &data.train,
@@ -513,25 +515,16 @@ fn run_eval(
     let mut configured_exit = None;
     if let Some(scores) = &scores {
         let costs = net.cost_model();
-        let taus: Vec<f64> = if thresholds.is_empty() {
-            vec![cfg.eval.exit_threshold.unwrap_or(cfg.loss.exit_threshold)]
-        } else {
-            thresholds.to_vec()
+        let configured_tau = cfg.eval.exit_threshold.unwrap_or(cfg.loss.exit_threshold);
+        let taus: Vec<f64> = if thresholds.is_empty() { vec![configured_tau] } else { thresholds.to_vec() };
+        let at = |t: f64| {
+            longtail::eval::early_exit::early_exit_at(scores, &test.labels, &groups, data.train.num_classes, &costs, t)
         };
-        let rows: Vec<_> = taus
-            .iter()
-            .map(|&t| {
-                longtail::eval::early_exit::early_exit_at(
-                    scores,
-                    &test.labels,
-                    &groups,
-                    data.train.num_classes,
-                    &costs,
-                    t,
-                )
-            })
-            .collect();
-        configured_exit = rows.first().cloned();
+        let rows: Vec<_> = taus.iter().map(|&t| at(t)).collect();
+        // The saved result is always at the configured τ, whatever the sweep asked for.
+        if recomputed.is_some() {
+            configured_exit = Some(at(configured_tau));
+        }
         println!(
             "\nEarly-exit inference ({}):\n{}",
             rows_label(weights, recomputed.is_some()),
@@ -611,6 +604,17 @@ fn run_publish(run_dir: &Path, name: Option<String>, results: &Path, force: bool
         summary.early_exit_timing = Some(timing);
     }
     if let Some(report) = dir.precise_bn()? {
+        // A run resumed after `eval --precise-bn` has newer weights than the file describes.
+        let expected = if report.weights == "best" { summary.best.epoch } else { summary.last.epoch };
+        if report.epoch != expected {
+            bail!(
+                "{} describes the {} weights of epoch {}, but the run's are from epoch {expected}: run `longtail eval {} --precise-bn` again",
+                dir.file(run::PRECISE_BN_FILE).display(),
+                report.weights,
+                report.epoch,
+                run_dir.display()
+            );
+        }
         summary.precise_bn = Some(report);
     }
     let name = name.unwrap_or_else(|| summary.name.clone());

@@ -279,4 +279,15 @@ fn precise_bn_is_rendered_and_published_with_the_result() {
     assert_eq!((p.batches, p.full_depth.overall), (200, 66.6));
     // The trainer's own numbers stay as they were.
     assert_eq!(published.last, summary.last);
+
+    // A precise-BN file about other weights (the run was resumed after it) is refused.
+    run::write_json(&dir.path().join(run::PRECISE_BN_FILE), &PreciseBnReport { epoch: 19, ..report }).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_longtail"))
+        .args(["publish", dir.path().to_str().unwrap(), "--results", results.to_str().unwrap(), "--force"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("epoch 19"), "{}", String::from_utf8_lossy(&out.stderr));
+    let kept: Summary = run::read_json(&results.join("toy-precise.json")).unwrap();
+    assert_eq!(kept.precise_bn.map(|p| p.epoch), Some(20), "the published result is left as it was");
 }

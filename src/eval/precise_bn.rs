@@ -166,10 +166,8 @@ mod tests {
         (a - b).abs().max().double_value(&[]) < tol
     }
 
-    /// Hand-sized case: two batches of 2×1×1×2 values through one BN layer of one channel.
-    /// Batch 1 holds 1, 3, 5, 7 (mean 4, unbiased var 20/3); batch 2 holds 0, 0, 2, 2 (mean 1,
-    /// unbiased var 4/3). PreciseBN keeps the averages: mean 2.5, var 4. The EMA would have kept
-    /// 0.1·1 + 0.9·(0.1·4) = 0.46 as the mean.
+    /// 10 images, batches of 4: only full batches, the same ones on every call, new ones after
+    /// another epoch, and a clear error when not even one batch fits.
     #[test]
     fn training_batches_are_full_reproducible_and_new() {
         let mut set = ImageSet { num_classes: 2, ..Default::default() };
@@ -191,6 +189,10 @@ mod tests {
         assert!(err.contains("10 images"), "{err}");
     }
 
+    /// Hand-sized case: two batches of 2×1×1×2 values through one BN layer of one channel.
+    /// Batch 1 holds 1, 3, 5, 7 (mean 4, unbiased var 20/3); batch 2 holds 0, 0, 2, 2 (mean 1,
+    /// unbiased var 4/3). PreciseBN keeps the averages: mean 2.5, var 4. The EMA would have kept
+    /// 0.1·1 + 0.9·(0.1·4) = 0.46 as the mean.
     #[test]
     fn running_stats_become_the_average_of_the_batch_stats() {
         tch::manual_seed(0);
