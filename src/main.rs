@@ -500,8 +500,8 @@ fn run_eval(
         longtail::eval::early_exit::exits_alone(s, &test.labels, &groups, data.train.num_classes)
     });
     let parts = longtail::eval::metrics::parts_alone(&branches, &exits);
-    let label = if recomputed.is_some() { format!("{weights}, precise BN") } else { weights.to_string() };
-    let mut rows = vec![(label, EpochScore::new(epoch, &ev.accuracy))];
+    let precise_suffix = if recomputed.is_some() { ", precise BN" } else { "" };
+    let mut rows = vec![(format!("{weights}{precise_suffix}"), EpochScore::new(epoch, &ev.accuracy))];
     rows.extend(parts.iter().map(|(name, acc)| (name.clone(), EpochScore::new(epoch, acc))));
     let rows: Vec<(&str, &EpochScore)> = rows.iter().map(|(n, s)| (n.as_str(), s)).collect();
     println!("{}", score_table(&rows, &info));
@@ -525,11 +525,7 @@ fn run_eval(
         if recomputed.is_some() {
             configured_exit = Some(at(configured_tau));
         }
-        println!(
-            "\nEarly-exit inference ({}):\n{}",
-            rows_label(weights, recomputed.is_some()),
-            early_exit_table(&rows)
-        );
+        println!("\nEarly-exit inference ({weights} weights{precise_suffix}):\n{}", early_exit_table(&rows));
         if timing {
             let rows: Vec<_> = [(1, 1000), (256, test.len())]
                 .into_iter()
@@ -583,14 +579,6 @@ fn run_eval(
         println!("wrote {} (`longtail publish` attaches it to the result)", path.display());
     }
     Ok(())
-}
-
-fn rows_label(weights: &str, precise_bn: bool) -> String {
-    if precise_bn {
-        format!("{weights} weights, precise BN")
-    } else {
-        format!("{weights} weights")
-    }
 }
 
 fn run_publish(run_dir: &Path, name: Option<String>, results: &Path, force: bool) -> Result<()> {

@@ -197,6 +197,18 @@ fn compare_averages_the_seeds_of_one_setting() {
     assert!(md.contains("| all | 2 | 0, 0 (repeated seed) |"), "{md}");
 }
 
+/// `longtail publish <run> --results <results> [extra…]`, the real binary.
+fn publish(run: &Path, results: &Path, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_longtail"))
+        .arg("publish")
+        .arg(run)
+        .arg("--results")
+        .arg(results)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn early_exit_timing_is_rendered_and_published_with_the_result() {
     use longtail::eval::early_exit::{ExitTiming, TimingReport};
@@ -229,10 +241,7 @@ fn early_exit_timing_is_rendered_and_published_with_the_result() {
     assert!(md.contains("medians of 3 interleaved passes"));
 
     let results = dir.path().join("results");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_longtail"))
-        .args(["publish", dir.path().to_str().unwrap(), "--results", results.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = publish(dir.path(), &results, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let published: Summary = run::read_json(&results.join("toy-exits.json")).unwrap();
     let t = published.early_exit_timing.expect("the timing travels with the result");
@@ -269,10 +278,7 @@ fn precise_bn_is_rendered_and_published_with_the_result() {
     assert!(md.contains("early exit at τ = 0.9 answers 70.00 %"), "{md}");
 
     let results = dir.path().join("results");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_longtail"))
-        .args(["publish", dir.path().to_str().unwrap(), "--results", results.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = publish(dir.path(), &results, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let published: Summary = run::read_json(&results.join("toy-precise.json")).unwrap();
     let p = published.precise_bn.expect("precise BN travels with the result");
@@ -282,10 +288,7 @@ fn precise_bn_is_rendered_and_published_with_the_result() {
 
     // A precise-BN file about other weights (the run was resumed after it) is refused.
     run::write_json(&dir.path().join(run::PRECISE_BN_FILE), &PreciseBnReport { epoch: 19, ..report }).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_longtail"))
-        .args(["publish", dir.path().to_str().unwrap(), "--results", results.to_str().unwrap(), "--force"])
-        .output()
-        .unwrap();
+    let out = publish(dir.path(), &results, &["--force"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("epoch 19"), "{}", String::from_utf8_lossy(&out.stderr));
     let kept: Summary = run::read_json(&results.join("toy-precise.json")).unwrap();

@@ -18,8 +18,8 @@ use super::metrics::Accuracy;
 use crate::data::augment::AugmentConfig;
 use crate::data::cifar::ImageSet;
 use crate::data::loader::{batches_per_epoch, epoch_order, make_batch};
-use crate::model::channels_last;
 use crate::model::resnet::BN_MOMENTUM;
+use crate::train::step::images_to_device;
 
 /// Default number of training batches averaged by `eval --precise-bn` (two epochs at ρ = 100 and
 /// batch 128; PreciseBN's authors find a few thousand images enough).
@@ -75,12 +75,7 @@ pub fn training_batches<'a>(
             order = (epoch, epoch_order(train.len(), seed, epoch));
         }
         let batch = make_batch(train, &order.1, batch_size, i % per_epoch, Some(augment), seed, epoch);
-        let xs = Tensor::from_slice(&batch.images).view([batch.len() as i64, 3, 32, 32]).to_device(device);
-        if nhwc {
-            channels_last(&xs)
-        } else {
-            xs
-        }
+        images_to_device(&batch, device, nhwc)
     }))
 }
 

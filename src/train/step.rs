@@ -7,11 +7,19 @@ use crate::loss::{BatchLoss, Criterion, Targets};
 use crate::model::{channels_last, Network};
 use crate::train::sgd::Sgd;
 
+/// A batch's images on `device`, `[n, 3, 32, 32]` (NHWC strides when `nhwc`).
+pub fn images_to_device(batch: &Batch, device: Device, nhwc: bool) -> Tensor {
+    let xs = Tensor::from_slice(&batch.images).view([batch.len() as i64, 3, 32, 32]).to_device(device);
+    if nhwc {
+        channels_last(&xs)
+    } else {
+        xs
+    }
+}
+
 /// A batch moved to the training device: images (NHWC strides when `nhwc`) and targets.
 pub fn to_device(batch: &Batch, device: Device, nhwc: bool) -> (Tensor, Targets) {
-    let n = batch.len() as i64;
-    let xs = Tensor::from_slice(&batch.images).view([n, 3, 32, 32]).to_device(device);
-    let xs = if nhwc { channels_last(&xs) } else { xs };
+    let xs = images_to_device(batch, device, nhwc);
     let ys = Tensor::from_slice(&batch.labels).to_device(device);
     let targets = match &batch.mix {
         Some(m) => Targets::mixed(ys, Tensor::from_slice(&m.partner_labels).to_device(device), m.lambda),
