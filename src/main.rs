@@ -14,7 +14,7 @@ use longtail::eval::metrics::evaluate_predictions;
 use longtail::eval::precise_bn::{self, PreciseBnReport};
 use longtail::model::Network;
 use longtail::report::table::{score_table, timing_blocks};
-use longtail::run::{self, EpochScore, GroupsInfo, RunDir, Summary};
+use longtail::run::{self, EpochScore, GroupsInfo, Provenance, RunDir, Summary};
 use longtail::train::checkpoint;
 use longtail::train::trainer::{self, Outcome, TrainOptions};
 
@@ -74,8 +74,9 @@ enum Command {
     },
     /// One table (markdown, stdout) and one chart (PNG) across finished runs.
     Compare {
+        /// Run directories, or published results (results/<name>.json).
         #[arg(required = true)]
-        run_dirs: Vec<PathBuf>,
+        runs: Vec<PathBuf>,
         /// A config key to show as a column, e.g. loss.alpha.
         #[arg(long)]
         by: Option<String>,
@@ -272,13 +273,6 @@ fn parse_dataset(s: &str) -> Result<Cifar> {
     }
 }
 
-fn shell_command() -> String {
-    std::env::args()
-        .map(|a| if a.contains(char::is_whitespace) || a.is_empty() { format!("'{a}'") } else { a })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn run_bench(a: BenchArgs) -> Result<()> {
     if a.threads > 0 {
         tch::set_num_threads(a.threads as i32);
@@ -361,7 +355,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
         resume,
         data_dir: data,
         config_path: Some(config_path.display().to_string()),
-        command: shell_command(),
+        command: run::shell_command(),
         plain,
         stop_after,
         threads,
@@ -521,7 +515,8 @@ fn run_eval(
             longtail::eval::early_exit::early_exit_at(scores, &test.labels, &groups, data.train.num_classes, &costs, t)
         };
         let rows: Vec<_> = taus.iter().map(|&t| at(t)).collect();
-        // The saved result is always at the configured τ, whatever the sweep asked for.
+        // The saved results (precise BN, timing) are always at the configured τ, whatever the
+        // sweep asked for: that is the τ of the early exit `publish` attaches them to.
         if recomputed.is_some() {
             configured_exit = Some(at(configured_tau));
         }
@@ -535,7 +530,7 @@ fn run_eval(
                         &test,
                         batch,
                         images,
-                        taus[0],
+                        configured_tau,
                         cfg.loss.scale,
                         TIMING_REPETITIONS,
                     )
@@ -543,10 +538,8 @@ fn run_eval(
                 .collect();
             let report = TimingReport {
                 weights: weights.to_string(),
-                measured_at: run::now_utc(),
-                command: shell_command(),
-                commit: run::git_commit(),
-                device: format!("{device:?}"),
+                epoch: Some(epoch),
+                provenance: Provenance::now(device),
                 machine: run::machine_description(device),
                 engine: run::engine_description(),
                 rows,
@@ -569,10 +562,7 @@ fn run_eval(
             full_depth: ev.accuracy.clone(),
             exits_alone: exits.clone(),
             early_exit: configured_exit,
-            measured_at: run::now_utc(),
-            command: shell_command(),
-            commit: run::git_commit(),
-            device: format!("{device:?}"),
+            provenance: Provenance::now(device),
         };
         let path = dir.file(run::PRECISE_BN_FILE);
         run::write_json(&path, &report)?;
@@ -589,31 +579,66 @@ fn run_publish(run_dir: &Path, name: Option<String>, results: &Path, force: bool
     }
     let mut summary: Summary = run::read_json(&summary_path)?;
     if let Some(timing) = dir.early_exit_timing()? {
-        summary.early_exit_timing = Some(timing);
-    }
-    if let Some(report) = dir.precise_bn()? {
-        // A run resumed after `eval --precise-bn` has newer weights than the file describes.
-        let expected = if report.weights == "best" { summary.best.epoch } else { summary.last.epoch };
-        if report.epoch != expected {
+        let file = dir.file(run::TIMING_FILE);
+        match timing.epoch {
+            Some(epoch) => refuse_other_weights(&summary, &file, run_dir, &timing.weights, epoch, "--timing")?,
+            None => eprintln!(
+                "note: {} does not say which epoch it timed (written before eval recorded it); attached unchecked",
+                file.display()
+            ),
+        }
+        let configured = summary.early_exit.as_ref().map(|e| e.threshold);
+        if let Some(other) = timing.rows.iter().map(|r| r.tau).find(|&t| Some(t) != configured) {
             bail!(
-                "{} describes the {} weights of epoch {}, but the run's are from epoch {expected}: run `longtail eval {} --precise-bn` again",
-                dir.file(run::PRECISE_BN_FILE).display(),
-                report.weights,
-                report.epoch,
+                "{} timed early exits at τ = {other}, not at the run's configured τ{}: run `longtail eval {} --timing` again",
+                file.display(),
+                configured.map_or(String::new(), |t| format!(" = {t}")),
                 run_dir.display()
             );
         }
+        summary.early_exit_timing = Some(timing);
+    }
+    if let Some(report) = dir.precise_bn()? {
+        refuse_other_weights(
+            &summary,
+            &dir.file(run::PRECISE_BN_FILE),
+            run_dir,
+            &report.weights,
+            report.epoch,
+            "--precise-bn",
+        )?;
         summary.precise_bn = Some(report);
     }
     let name = name.unwrap_or_else(|| summary.name.clone());
     std::fs::create_dir_all(results).with_context(|| format!("cannot create {}", results.display()))?;
     let target = results.join(format!("{name}.json"));
     if target.exists() && !force {
-        bail!("{} exists; pass --force to replace it", target.display());
+        bail!("{} exists; pass --force to replace it, or --name to publish beside it", target.display());
     }
     run::write_json(&target, &summary)?;
     println!("wrote {}", target.display());
     Ok(())
+}
+
+/// A run resumed (or retrained) after an `eval` has other weights than the eval's file
+/// describes: such a file is refused rather than attached to numbers it is not about.
+fn refuse_other_weights(
+    summary: &Summary,
+    file: &Path,
+    run_dir: &Path,
+    weights: &str,
+    epoch: usize,
+    flag: &str,
+) -> Result<()> {
+    match summary.epoch_of(weights) {
+        Some(expected) if expected == epoch => Ok(()),
+        expected => bail!(
+            "{} describes the {weights} weights of epoch {epoch}, but the run's are from epoch {}: run `longtail eval {} {flag}` again",
+            file.display(),
+            expected.map_or("?".to_string(), |e| e.to_string()),
+            run_dir.display()
+        ),
+    }
 }
 
 fn run_data(cmd: DataCommand) -> Result<()> {
@@ -692,9 +717,9 @@ fn main() -> ExitCode {
             println!("wrote {} (and report.html, plots)", md.display());
             Ok(())
         }),
-        Command::Compare { run_dirs, by, png } => {
-            let dirs: Vec<&Path> = run_dirs.iter().map(|p| p.as_path()).collect();
-            longtail::report::compare::compare(&dirs, by.as_deref(), &png).map(|md| print!("{md}"))
+        Command::Compare { runs, by, png } => {
+            let runs: Vec<&Path> = runs.iter().map(|p| p.as_path()).collect();
+            longtail::report::compare::compare(&runs, by.as_deref(), &png).map(|md| print!("{md}"))
         }
         Command::Reproduce { command: ReproduceCommand::Report(args) } => run_reproduce(args),
         Command::Bench(args) => run_bench(args),

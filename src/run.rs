@@ -217,6 +217,15 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The epoch of the run's `last` or `best` weights, as `eval --weights` names them.
+    pub fn epoch_of(&self, weights: &str) -> Option<usize> {
+        match weights {
+            "last" => Some(self.last.epoch),
+            "best" => Some(self.best.epoch),
+            _ => None,
+        }
+    }
+
     /// The last epoch's accuracy with its per-class values, as plots take it.
     pub fn last_accuracy(&self) -> Accuracy {
         Accuracy {
@@ -326,6 +335,38 @@ impl RunDir {
         }
         atomic_write(&self.file(METRICS_FILE), text.as_bytes())
     }
+}
+
+/// When, how and where a number was measured after training (`eval --timing`,
+/// `eval --precise-bn`): the fields every such file carries, flattened into its JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub measured_at: String,
+    /// The command line that measured it, as typed.
+    pub command: String,
+    /// The commit of the binary (see [`git_commit`]).
+    pub commit: String,
+    pub device: String,
+}
+
+impl Provenance {
+    /// This process, now, on `device`.
+    pub fn now(device: tch::Device) -> Self {
+        Provenance {
+            measured_at: now_utc(),
+            command: shell_command(),
+            commit: git_commit(),
+            device: format!("{device:?}"),
+        }
+    }
+}
+
+/// This process's command line, quoted where a shell would need it, for citing a result.
+pub fn shell_command() -> String {
+    std::env::args()
+        .map(|a| if a.contains(char::is_whitespace) || a.is_empty() { format!("'{a}'") } else { a })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The commit this binary was built from (build.rs: `git rev-parse HEAD`, with `-dirty` when

@@ -111,6 +111,15 @@ fn png_size(path: &Path) -> (u32, u32) {
     (img.width(), img.height())
 }
 
+fn provenance(command: &str, commit: &str) -> longtail::run::Provenance {
+    longtail::run::Provenance {
+        measured_at: "2026-11-28T15:00:00Z".into(),
+        command: command.into(),
+        commit: commit.into(),
+        device: "Cpu".into(),
+    }
+}
+
 #[test]
 fn report_renders_every_plot_and_the_summary_numbers() {
     let dir = tempfile::tempdir().unwrap();
@@ -197,6 +206,59 @@ fn compare_averages_the_seeds_of_one_setting() {
     assert!(md.contains("| all | 2 | 0, 0 (repeated seed) |"), "{md}");
 }
 
+#[test]
+fn compare_reads_published_results_with_precise_bn_and_early_exit() {
+    use longtail::eval::precise_bn::PreciseBnReport;
+    let runs = tempfile::tempdir().unwrap();
+    let results = tempfile::tempdir().unwrap();
+    // Publish three runs of one setting the way `publish` lays them out: results/<name>.json,
+    // and the config beside it in results/<name>/. Seeds 0 and 1 have precise BN; seed 2 not.
+    let mut paths = Vec::new();
+    for (seed, precise) in [(0u64, Some(70.0)), (1, Some(72.0)), (2, None)] {
+        let name = format!("e-s{seed}");
+        std::fs::create_dir_all(runs.path().join(&name)).unwrap();
+        let mut s = synthetic_run(&runs.path().join(&name), &name, 0.9, true);
+        s.seed = seed;
+        s.early_exit = Some(exit_at(0.9, 30.0e6, 70.0 + 2.0 * seed as f64));
+        s.precise_bn = precise.map(|overall| PreciseBnReport {
+            weights: "last".into(),
+            epoch: 20,
+            layers: 33,
+            batches: 200,
+            images: 25600,
+            full_depth: acc(overall, vec![overall; 10]),
+            exits_alone: Vec::new(),
+            early_exit: None,
+            provenance: provenance("longtail eval run --precise-bn", "def456"),
+        });
+        let folder = results.path().join(&name);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::copy(runs.path().join(&name).join(run::CONFIG_FILE), folder.join(run::CONFIG_FILE)).unwrap();
+        let file = results.path().join(format!("{name}.json"));
+        run::write_json(&file, &s).unwrap();
+        paths.push(file);
+    }
+    let png = results.path().join("cmp.png");
+    let two: Vec<&Path> = paths[..2].iter().map(|p| p.as_path()).collect();
+    let md = compare::compare(&two, Some("loss.alpha"), &png).unwrap();
+    assert!(md.contains("| last, precise BN | early exit | wall (min) |"), "{md}");
+    // Per run: last 66.65, precise BN 70.00 / 72.00, early exit 70.00 / 72.00.
+    assert!(md.contains("| e-s1 | 0.9 | 1 | 61.23 @15 | 66.65 |"), "{md}");
+    assert!(md.contains("| 72.00 | 72.00 | 62.1 |"), "{md}");
+    // Means: (70 + 72) / 2 = 71, sample std √2 = 1.41, for both columns.
+    assert!(md.contains("| 71.00 ± 1.41 | 71.00 ± 1.41 |"), "{md}");
+    // A run without precise BN shows "—", and its group has no precise-BN mean.
+    let all: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+    let md = compare::compare(&all, Some("loss.alpha"), &png).unwrap();
+    assert!(md.contains("| — | 74.00 | 62.1 |"), "{md}");
+    assert!(md.contains("| — | 72.00 ± 2.00 |"), "{md}");
+    // A file that is no result is named in the error.
+    let bad = results.path().join("bad.json");
+    std::fs::write(&bad, "{}").unwrap();
+    let err = compare::compare(&[bad.as_path()], None, &png).unwrap_err();
+    assert!(format!("{err:#}").contains("bad.json is neither a run directory nor a published result"), "{err:#}");
+}
+
 /// `longtail publish <run> --results <results> [extra…]`, the real binary.
 fn publish(run: &Path, results: &Path, extra: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_longtail"))
@@ -225,10 +287,8 @@ fn early_exit_timing_is_rendered_and_published_with_the_result() {
     };
     let timing = TimingReport {
         weights: "last".into(),
-        measured_at: "2026-11-27T19:00:00Z".into(),
-        command: "longtail eval run --timing".into(),
-        commit: "abc123".into(),
-        device: "Cpu".into(),
+        epoch: Some(20),
+        provenance: provenance("longtail eval run --timing", "abc123"),
         machine: "test machine".into(),
         engine: "tch 0.24.0".into(),
         rows: vec![row(1, 1000, 3.0, 1.5), row(256, 10000, 9.0, 6.0)],
@@ -250,6 +310,26 @@ fn early_exit_timing_is_rendered_and_published_with_the_result() {
     // The run's own summary is left as the trainer wrote it.
     let own: Summary = run::read_json(&dir.path().join(run::SUMMARY_FILE)).unwrap();
     assert!(own.early_exit_timing.is_none());
+
+    // A timing of other weights (the run was resumed after it), or at another τ than the
+    // result's early exit, is refused and the published result is left as it was.
+    let refused = |bad: &TimingReport, says: &str| {
+        run::write_json(&dir.path().join(run::TIMING_FILE), bad).unwrap();
+        let out = publish(dir.path(), &results, &["--force"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{err}");
+        let kept: Summary = run::read_json(&results.join("toy-exits.json")).unwrap();
+        assert_eq!(kept.early_exit_timing.map(|t| t.provenance.commit), Some("abc123".to_string()));
+    };
+    refused(&TimingReport { epoch: Some(19), ..timing.clone() }, "epoch 19");
+    let mut other_tau = timing.clone();
+    other_tau.rows[1].tau = 0.5;
+    refused(&other_tau, "τ = 0.5");
+    // A file from before the epoch was recorded is still attached, with a note.
+    run::write_json(&dir.path().join(run::TIMING_FILE), &TimingReport { epoch: None, ..timing }).unwrap();
+    let out = publish(dir.path(), &results, &["--force"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("attached unchecked"));
 }
 
 #[test]
@@ -266,10 +346,7 @@ fn precise_bn_is_rendered_and_published_with_the_result() {
         full_depth: acc(66.6, vec![66.6; 10]),
         exits_alone: Vec::new(),
         early_exit: summary.early_exit.clone(),
-        measured_at: "2026-11-28T15:00:00Z".into(),
-        command: "longtail eval run --precise-bn".into(),
-        commit: "def456".into(),
-        device: "Cpu".into(),
+        provenance: provenance("longtail eval run --precise-bn", "def456"),
     };
     run::write_json(&dir.path().join(run::PRECISE_BN_FILE), &report).unwrap();
     let md = std::fs::read_to_string(run_report::write(dir.path()).unwrap()).unwrap();

@@ -8,6 +8,7 @@ use tch::{Device, Kind};
 use super::evaluate::TestSet;
 use super::metrics::{evaluate_predictions, Accuracy, GroupAcc};
 use crate::model::{CostModel, Network};
+use crate::run::Provenance;
 
 /// Confidence and prediction of every exit for every test image (computed once, then any number
 /// of thresholds are cheap).
@@ -148,12 +149,13 @@ impl ExitTiming {
 /// Written to the run directory (`run::TIMING_FILE`); `publish` attaches it to the result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TimingReport {
-    /// Which weights were timed (`last` or `best`).
+    /// Which weights were timed (`last` or `best`), and their epoch. Files written before the
+    /// epoch was recorded have none; `publish` cannot check those against the run.
     pub weights: String,
-    pub measured_at: String,
-    pub command: String,
-    pub commit: String,
-    pub device: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<usize>,
+    #[serde(flatten)]
+    pub provenance: Provenance,
     pub machine: String,
     pub engine: String,
     pub rows: Vec<ExitTiming>,

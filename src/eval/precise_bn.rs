@@ -19,6 +19,7 @@ use crate::data::augment::AugmentConfig;
 use crate::data::cifar::ImageSet;
 use crate::data::loader::{batches_per_epoch, epoch_order, make_batch};
 use crate::model::resnet::BN_MOMENTUM;
+use crate::run::Provenance;
 use crate::train::step::images_to_device;
 
 /// Default number of training batches averaged by `eval --precise-bn` (two epochs at ρ = 100 and
@@ -44,10 +45,8 @@ pub struct PreciseBnReport {
     pub exits_alone: Vec<Accuracy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_exit: Option<EarlyExit>,
-    pub measured_at: String,
-    pub command: String,
-    pub commit: String,
-    pub device: String,
+    #[serde(flatten)]
+    pub provenance: Provenance,
 }
 
 /// `n` full training batches as training draws them (its augmentation, Mixup included), taken

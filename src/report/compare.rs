@@ -1,8 +1,10 @@
-//! `longtail compare <run-dir>… [--by key]`: one table and one chart across runs, and the
+//! `longtail compare <run>… [--by key]`: one table and one chart across runs, and the
 //! mean ± standard deviation over runs that share a setting (seeds of one config), because
 //! long-tailed CIFAR numbers move by a point between seeds and one run is not a result.
+//! A run is a run directory or a published result (`results/<name>.json`, whose config is
+//! `results/<name>/config.toml`), so a comparison can be remade from committed evidence alone.
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -11,12 +13,31 @@ use super::plots;
 use crate::eval::metrics::fmt_group;
 use crate::run::{self, RunDir, Summary};
 
+/// A finished run as `compare` reads it: its summary, and where its resolved config is.
+struct Compared {
+    summary: Summary,
+    config: PathBuf,
+}
+
+/// A run directory (`summary.json`, `config.toml`) or a published result file
+/// (`results/<name>.json` beside `results/<name>/config.toml`).
+fn load(path: &Path) -> Result<Compared> {
+    if path.is_dir() {
+        let dir = RunDir::new(path);
+        let summary = run::read_json(&dir.file(run::SUMMARY_FILE))
+            .with_context(|| format!("{} is not a finished run", path.display()))?;
+        return Ok(Compared { summary, config: dir.file(run::CONFIG_FILE) });
+    }
+    let summary = run::read_json(path)
+        .with_context(|| format!("{} is neither a run directory nor a published result", path.display()))?;
+    Ok(Compared { summary, config: path.with_extension("").join(run::CONFIG_FILE) })
+}
+
 /// Look up a dotted key (e.g. `loss.alpha`) in a run's resolved config. The saved config is
 /// resolved again with today's defaults, so a run trained before a key existed shows the
 /// default it trained with (e.g. `loss.exit_decision = "confidence"`) instead of failing.
-fn config_value(dir: &RunDir, key: &str) -> Result<String> {
-    let path = dir.file(run::CONFIG_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+fn config_value(path: &Path, key: &str) -> Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let cfg = crate::config::resolve(&text, &path.display().to_string(), &[])?;
     let mut cur = toml::Value::try_from(&cfg).context("config serialises")?;
     for part in key.split('.') {
@@ -60,19 +81,27 @@ struct GroupRuns {
     many: Vec<Option<f64>>,
     medium: Vec<Option<f64>>,
     few: Vec<Option<f64>>,
+    /// The last weights with precise BN (`eval --precise-bn`), and early-exit inference at the
+    /// configured τ: `None` for a run without them, so a mean is only shown over all runs.
+    precise_bn: Vec<Option<f64>>,
+    early_exit: Vec<Option<f64>>,
 }
 
-/// Markdown table of the runs; writes the chart to `png`.
-pub fn compare(run_dirs: &[&Path], by: Option<&str>, png: &Path) -> Result<String> {
+/// Markdown table of the runs (run directories or published results); writes the chart to `png`.
+pub fn compare(runs: &[&Path], by: Option<&str>, png: &Path) -> Result<String> {
+    let loaded = runs.iter().map(|p| load(p)).collect::<Result<Vec<_>>>()?;
+    // Columns for precise BN and early exit only when some run has them.
+    let precise_of = |s: &Summary| s.precise_bn.as_ref().filter(|p| p.weights == "last").map(|p| p.full_depth.overall);
+    let early_of = |s: &Summary| s.early_exit.as_ref().map(|e| e.overall);
+    let any_precise = loaded.iter().any(|c| precise_of(&c.summary).is_some());
+    let any_early = loaded.iter().any(|c| early_of(&c.summary).is_some());
+    let optional = |v: Option<f64>| v.map_or("—".to_string(), |x| format!("{x:.2}"));
     let mut rows = Vec::new();
     let mut series = Vec::new();
     let mut groups: BTreeMap<String, GroupRuns> = BTreeMap::new();
-    for d in run_dirs {
-        let dir = RunDir::new(*d);
-        let s: Summary = run::read_json(&dir.file(run::SUMMARY_FILE))
-            .with_context(|| format!("{} is not a finished run", d.display()))?;
+    for Compared { summary: s, config } in &loaded {
         let key = match by {
-            Some(k) => config_value(&dir, k)?,
+            Some(k) => config_value(config, k)?,
             None => String::new(),
         };
         let label = if key.is_empty() { s.name.clone() } else { format!("{} ({}={key})", s.name, by.unwrap_or("")) };
@@ -83,6 +112,8 @@ pub fn compare(run_dirs: &[&Path], by: Option<&str>, png: &Path) -> Result<Strin
         group.many.push(s.last.many);
         group.medium.push(s.last.medium);
         group.few.push(s.last.few);
+        group.precise_bn.push(precise_of(s));
+        group.early_exit.push(early_of(s));
         let mut row = vec![s.name.clone()];
         if by.is_some() {
             row.push(key);
@@ -94,8 +125,14 @@ pub fn compare(run_dirs: &[&Path], by: Option<&str>, png: &Path) -> Result<Strin
             fmt_group(s.last.many),
             fmt_group(s.last.medium),
             fmt_group(s.last.few),
-            format!("{:.1}", s.wall_seconds / 60.0),
         ]);
+        if any_precise {
+            row.push(optional(precise_of(s)));
+        }
+        if any_early {
+            row.push(optional(early_of(s)));
+        }
+        row.push(format!("{:.1}", s.wall_seconds / 60.0));
         rows.push(row);
         series.push((label, s.last_accuracy()));
     }
@@ -103,15 +140,16 @@ pub fn compare(run_dirs: &[&Path], by: Option<&str>, png: &Path) -> Result<Strin
     if let Some(k) = by {
         head.push(k.to_string());
     }
-    head.extend(
-        ["seed", "best (epoch)", "last", "last many", "last medium", "last few", "wall (min)"].map(String::from),
-    );
+    head.extend(["seed", "best (epoch)", "last", "last many", "last medium", "last few"].map(String::from));
+    let optional_heads = [(any_precise, "last, precise BN"), (any_early, "early exit")];
+    head.extend(optional_heads.into_iter().filter(|(on, _)| *on).map(|(_, h)| h.to_string()));
+    head.push("wall (min)".to_string());
     plots::grouped_bars(&series, "last-epoch test accuracy per group", png)?;
     let mut blocks = vec![Block::Table(head, rows)];
     if groups.values().any(|g| g.seeds.len() > 1) {
         let over = by.map_or("all runs".to_string(), |k| format!("runs with the same {k}"));
         blocks.push(Block::Paragraph(format!("Mean ± sample standard deviation (n − 1) over {over}:")));
-        blocks.push(mean_table(&groups, by));
+        blocks.push(mean_table(&groups, by, any_precise, any_early));
     }
     blocks.push(Block::Image("last-epoch accuracy per group".into(), png.display().to_string()));
     Ok(markdown(&blocks))
@@ -120,11 +158,17 @@ pub fn compare(run_dirs: &[&Path], by: Option<&str>, png: &Path) -> Result<Strin
 /// One row per group of runs (per value of `by`, or all runs without it): mean ± sample
 /// standard deviation. Runs of a group with repeated seeds are flagged, since they are not
 /// independent draws.
-fn mean_table(groups: &BTreeMap<String, GroupRuns>, by: Option<&str>) -> Block {
+fn mean_table(groups: &BTreeMap<String, GroupRuns>, by: Option<&str>, precise: bool, early: bool) -> Block {
     let mut head = vec![by.unwrap_or("runs").to_string()];
     head.extend(
         ["n", "seeds", "best overall", "last overall", "last many", "last medium", "last few"].map(String::from),
     );
+    if precise {
+        head.push("last, precise BN".to_string());
+    }
+    if early {
+        head.push("early exit".to_string());
+    }
     let rows = groups
         .iter()
         .map(|(key, g)| {
@@ -132,7 +176,7 @@ fn mean_table(groups: &BTreeMap<String, GroupRuns>, by: Option<&str>) -> Block {
             seeds.sort_unstable();
             let repeated = seeds.windows(2).any(|w| w[0] == w[1]);
             let seed_list = seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
-            vec![
+            let mut row = vec![
                 if by.is_some() { key.clone() } else { "all".to_string() },
                 g.seeds.len().to_string(),
                 if repeated { format!("{seed_list} (repeated seed)") } else { seed_list },
@@ -141,7 +185,14 @@ fn mean_table(groups: &BTreeMap<String, GroupRuns>, by: Option<&str>) -> Block {
                 fmt_mean_std(&g.many),
                 fmt_mean_std(&g.medium),
                 fmt_mean_std(&g.few),
-            ]
+            ];
+            if precise {
+                row.push(fmt_mean_std(&g.precise_bn));
+            }
+            if early {
+                row.push(fmt_mean_std(&g.early_exit));
+            }
+            row
         })
         .collect();
     Block::Table(head, rows)

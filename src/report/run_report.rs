@@ -132,7 +132,7 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
         });
         blocks.push(Block::Paragraph(format!(
             "Precise BN: the same {} weights with every BatchNorm's statistics averaged over {} training batches ({} images) instead of the moving average training left (`eval --precise-bn`, commit `{}`).{early}",
-            p.weights, p.batches, p.images, p.commit
+            p.weights, p.batches, p.images, p.provenance.commit
         )));
     }
     blocks.push(Block::Paragraph(format!(

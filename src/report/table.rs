@@ -45,7 +45,7 @@ pub fn timing_blocks(r: &TimingReport) -> Vec<Block> {
         "Wall clock of early exits that stop (confident images leave the batch) against the same network \
          without exits, {} weights, τ = {tau}; medians of {reps} interleaved passes each. Measured {} on {} ({}), \
          commit {}.",
-        r.weights, r.measured_at, r.machine, r.device, r.commit
+        r.weights, r.provenance.measured_at, r.machine, r.provenance.device, r.provenance.commit
     );
     let head = ["batch", "images", "full depth (s)", "early exit (s)", "speedup", "early-exit accuracy"];
     let rows = r
