@@ -135,6 +135,10 @@ struct TrainArgs {
     /// every changed key. For variants that differ only late in training.
     #[arg(long, value_name = "RUN_DIR")]
     pub fork_from: Option<PathBuf>,
+    /// From epoch N on, also keep every epoch's weights in <run>/weights/ (2 MB each for
+    /// ResNet-32), for `eval --average-from`. Changes no number of the run; not saved in the config.
+    #[arg(long, value_name = "N")]
+    pub keep_weights_from: Option<usize>,
 }
 
 #[derive(clap::Args)]
@@ -343,6 +347,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
         threads,
         cuda_graphs,
         fork_from,
+        keep_weights_from,
     } = args;
     if let Some(d) = device {
         overrides.push(format!("device=\"{d}\""));
@@ -361,6 +366,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
         threads,
         cuda_graphs,
         fork_from,
+        keep_weights_from,
     };
     let summary = match trainer::train(&cfg, &opts)? {
         Outcome::Finished(s) => s,

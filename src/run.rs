@@ -25,6 +25,13 @@ pub const TIMING_FILE: &str = "early_exit_timing.json";
 /// `eval --precise-bn`'s result (`eval::precise_bn::PreciseBnReport`).
 pub const PRECISE_BN_FILE: &str = "precise_bn.json";
 pub const FAILURE_FILE: &str = "failure.txt";
+/// Where `train --keep-weights-from N` keeps each epoch's weights (`eval --average-from`).
+pub const KEPT_WEIGHTS_DIR: &str = "weights";
+
+/// The kept weights of `epoch` inside a run directory: `weights/epoch-EEEE.ot`.
+pub fn kept_weights_file(epoch: usize) -> String {
+    format!("{KEPT_WEIGHTS_DIR}/epoch-{epoch:04}.ot")
+}
 
 /// Write `bytes` to `path` atomically.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {

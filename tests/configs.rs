@@ -69,6 +69,7 @@ fn every_config_trains_one_short_epoch() {
             threads: None,
             cuda_graphs: false,
             fork_from: None,
+            keep_weights_from: None,
         };
         match train(&cfg, &opts).unwrap_or_else(|e| panic!("{}: {e:#}", path.display())) {
             Outcome::Finished(s) => {

@@ -26,6 +26,7 @@ fn options(dir: &Path, resume: bool, stop_after: Option<usize>) -> TrainOptions 
         threads: None,
         cuda_graphs: false,
         fork_from: None,
+        keep_weights_from: None,
     }
 }
 
@@ -104,7 +105,9 @@ fn resume_continues_exactly() {
     let text = std::fs::read_to_string(&saved).unwrap();
     assert!(text.contains("device = \"cpu\""), "{text}");
     std::fs::write(&saved, text.replace("device = \"cpu\"", "device = \"cuda\"")).unwrap();
-    let b = finished(train(&tiny(3), &options(paused.path(), true, None)).unwrap());
+    // Keeping each epoch's weights (an invocation option) changes no number of the run.
+    let keep = TrainOptions { keep_weights_from: Some(2), ..options(paused.path(), true, None) };
+    let b = finished(train(&tiny(3), &keep).unwrap());
 
     assert_eq!(a.last, b.last, "same accuracy after resuming");
     assert!(a.resumes.is_empty());
@@ -125,6 +128,17 @@ fn resume_continues_exactly() {
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("ckpt-"))
         .count();
     assert_eq!(ckpts, 1);
+    // … while the weights of epochs 2 and 3 are kept, those of epoch 3 equal the checkpoint's.
+    let kept = |e: usize| paused.path().join(run::kept_weights_file(e));
+    assert!(!kept(1).exists() && kept(2).exists());
+    let mut last = Tensor::load_multi(kept(3)).unwrap();
+    last.sort_by(|a, b| a.0.cmp(&b.0));
+    let model: Vec<_> = wb.iter().filter(|(n, _)| n.starts_with("model.")).collect();
+    assert_eq!(last.len(), model.len());
+    for ((nk, tk), (nc, tc)) in last.iter().zip(model) {
+        assert_eq!(nk, nc);
+        assert!(tk.equal(tc), "{nk}: kept weights differ from the checkpoint");
+    }
 }
 
 /// `train --fork-from`: a fork starts from the parent's last checkpoint. With the parent's own

@@ -43,6 +43,10 @@ pub struct TrainOptions {
     pub cuda_graphs: bool,
     /// Start a new run from this run's last checkpoint (`train --fork-from`, src/train/fork.rs).
     pub fork_from: Option<PathBuf>,
+    /// From this epoch on, also keep each epoch's weights (`run::kept_weights_file`), which the
+    /// rolling checkpoint deletes, for `eval --average-from`. It changes no number of the run,
+    /// so it is an invocation option like `threads`, not a config key.
+    pub keep_weights_from: Option<usize>,
 }
 
 /// Parse `auto`, `cpu`, `cuda` or `cuda:N`; a CUDA device that libtorch cannot see is an error
@@ -477,6 +481,12 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         dir.append_metrics(&record)?;
         let ckpt = ckpt_name(epochs_done);
         checkpoint::save(&dir.file(&ckpt), &s.vs, &s.opt.buffers())?;
+        if opts.keep_weights_from.is_some_and(|n| epochs_done >= n) {
+            let kept = dir.file(&run::kept_weights_file(epochs_done));
+            let folder = dir.file(run::KEPT_WEIGHTS_DIR);
+            std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
+            checkpoint::save_weights(&kept, &s.vs)?;
+        }
         run::write_json(
             &dir.file(run::STATE_FILE),
             &TrainState {
