@@ -45,7 +45,7 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         exit_threshold: Vec<f64>,
         /// Runs with exits: also time early-exit inference that really stops against the plain
-        /// network, at batch 1 (first 1,000 test images) and batch 256 (all), at the first τ.
+        /// network, at batch 1 (first 1,000 test images) and batch 256 (all), at the configured τ.
         #[arg(long)]
         timing: bool,
         /// Recompute every BatchNorm's running statistics as the average over this many training
@@ -54,6 +54,11 @@ enum Command {
         /// precise_bn.json, which `publish` attaches. Without a value: 200 batches.
         #[arg(long, value_name = "BATCHES", num_args = 0..=1, default_missing_value = "200")]
         precise_bn: Option<usize>,
+        /// Evaluate the mean of the weights kept from epoch N to the last (train with
+        /// --keep-weights-from N), with BatchNorm statistics recomputed for them as --precise-bn
+        /// does (its batch count applies). The result goes to weight_average.json.
+        #[arg(long, value_name = "N")]
+        average_from: Option<usize>,
     },
     /// Copy a finished run's summary to results/<name>.json (the evidence behind a number).
     Publish {
@@ -425,10 +430,19 @@ fn run_eval(
     thresholds: &[f64],
     timing: bool,
     precise_bn: Option<usize>,
+    average_from: Option<usize>,
 ) -> Result<()> {
     if precise_bn == Some(0) {
         bail!("--precise-bn 0: give at least one batch (default {})", precise_bn::DEFAULT_BATCHES);
     }
+    if average_from.is_some() && weights != "last" {
+        bail!("--average-from averages the kept weights up to the last epoch; --weights {weights} does not apply");
+    }
+    if average_from.is_some() && timing {
+        bail!("--timing times the saved weights; run it without --average-from");
+    }
+    // Averaged weights have no BN statistics of their own: they are always recomputed.
+    let precise_bn = precise_bn.or(average_from.map(|_| precise_bn::DEFAULT_BATCHES));
     let dir = RunDir::new(run_dir);
     let cfg_path = dir.file(run::CONFIG_FILE);
     let cfg = config::load(&cfg_path, &[])?;
@@ -447,7 +461,22 @@ fn run_eval(
     if cfg.train.channels_last {
         Network::to_channels_last(&vs);
     }
-    checkpoint::load(&dir.file(&file), &mut vs)?;
+    let st: Option<run::TrainState> = run::read_json(&dir.file(run::STATE_FILE)).ok();
+    let epoch = match (weights, &st) {
+        ("best", Some(s)) => s.best.as_ref().map_or(0, |b| b.epoch),
+        (_, Some(s)) => s.epochs_done,
+        _ => 0,
+    };
+    match average_from {
+        Some(from) => {
+            let files = longtail::eval::average::kept_files(&dir, from, epoch)?;
+            let n = longtail::eval::average::load_average(&mut vs, &files)?;
+            println!("Weights of epochs {from}–{epoch} averaged ({n} files).");
+        }
+        None => {
+            checkpoint::load(&dir.file(&file), &mut vs)?;
+        }
+    }
     let recomputed = match precise_bn {
         Some(n) => {
             let batches = precise_bn::training_batches(
@@ -464,12 +493,16 @@ fn run_eval(
             let done = precise_bn::recompute(&vs, batches, |xs| {
                 let _ = net.forward(xs, true);
             });
+            let untouched = match average_from {
+                Some(_) => dir.file(run::KEPT_WEIGHTS_DIR),
+                None => dir.file(&file),
+            };
             println!(
                 "BatchNorm statistics of {} layers recomputed over {} training batches ({} images); {} is unchanged.\n",
                 done.layers,
                 done.batches,
                 done.images,
-                dir.file(&file).display()
+                untouched.display()
             );
             Some(done)
         }
@@ -481,12 +514,6 @@ fn run_eval(
     let groups = rule.assign(&data.train_counts);
     let ev = evaluate_predictions(&preds.fused, &test.labels, data.train.num_classes, &groups);
     let info = GroupsInfo::new(rule.describe(), data.train_counts.clone(), &groups);
-    let st: Option<run::TrainState> = run::read_json(&dir.file(run::STATE_FILE)).ok();
-    let epoch = match (weights, &st) {
-        ("best", Some(s)) => s.best.as_ref().map_or(0, |b| b.epoch),
-        (_, Some(s)) => s.epochs_done,
-        _ => 0,
-    };
     let branches: Vec<_> = preds
         .branches
         .iter()
@@ -500,8 +527,12 @@ fn run_eval(
         longtail::eval::early_exit::exits_alone(s, &test.labels, &groups, data.train.num_classes)
     });
     let parts = longtail::eval::metrics::parts_alone(&branches, &exits);
-    let precise_suffix = if recomputed.is_some() { ", precise BN" } else { "" };
-    let mut rows = vec![(format!("{weights}{precise_suffix}"), EpochScore::new(epoch, &ev.accuracy))];
+    let label = match average_from {
+        Some(from) => format!("epochs {from}–{epoch} averaged, precise BN"),
+        None if recomputed.is_some() => format!("{weights}, precise BN"),
+        None => weights.to_string(),
+    };
+    let mut rows = vec![(label.clone(), EpochScore::new(epoch, &ev.accuracy))];
     rows.extend(parts.iter().map(|(name, acc)| (name.clone(), EpochScore::new(epoch, acc))));
     let rows: Vec<(&str, &EpochScore)> = rows.iter().map(|(n, s)| (n.as_str(), s)).collect();
     println!("{}", score_table(&rows, &info));
@@ -526,7 +557,7 @@ fn run_eval(
         if recomputed.is_some() {
             configured_exit = Some(at(configured_tau));
         }
-        println!("\nEarly-exit inference ({weights} weights{precise_suffix}):\n{}", early_exit_table(&rows));
+        println!("\nEarly-exit inference ({label}):\n{}", early_exit_table(&rows));
         if timing {
             let rows: Vec<_> = [(1, 1000), (256, test.len())]
                 .into_iter()
@@ -562,6 +593,7 @@ fn run_eval(
         let report = PreciseBnReport {
             weights: weights.to_string(),
             epoch,
+            averaged_from: average_from,
             layers: done.layers,
             batches: done.batches,
             images: done.images,
@@ -570,7 +602,7 @@ fn run_eval(
             early_exit: configured_exit,
             provenance: Provenance::now(device),
         };
-        let path = dir.file(run::PRECISE_BN_FILE);
+        let path = dir.file(if average_from.is_some() { run::WEIGHT_AVERAGE_FILE } else { run::PRECISE_BN_FILE });
         run::write_json(&path, &report)?;
         println!("wrote {} (`longtail publish` attaches it to the result)", path.display());
     }
@@ -614,6 +646,17 @@ fn run_publish(run_dir: &Path, name: Option<String>, results: &Path, force: bool
             "--precise-bn",
         )?;
         summary.precise_bn = Some(report);
+    }
+    if let Some(report) = dir.weight_average()? {
+        refuse_other_weights(
+            &summary,
+            &dir.file(run::WEIGHT_AVERAGE_FILE),
+            run_dir,
+            &report.weights,
+            report.epoch,
+            &format!("--average-from {}", report.averaged_from.unwrap_or(report.epoch)),
+        )?;
+        summary.weight_average = Some(report);
     }
     let name = name.unwrap_or_else(|| summary.name.clone());
     std::fs::create_dir_all(results).with_context(|| format!("cannot create {}", results.display()))?;
@@ -714,8 +757,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => run_train(args),
-        Command::Eval { run_dir, data, weights, exit_threshold, timing, precise_bn } => {
-            run_eval(&run_dir, data, &weights, &exit_threshold, timing, precise_bn)
+        Command::Eval { run_dir, data, weights, exit_threshold, timing, precise_bn, average_from } => {
+            run_eval(&run_dir, data, &weights, &exit_threshold, timing, precise_bn, average_from)
         }
         Command::Publish { run_dir, name, results, force } => run_publish(&run_dir, name, &results, force),
         Command::Report { run_dirs } => run_dirs.iter().try_for_each(|d| {

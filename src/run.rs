@@ -24,6 +24,8 @@ pub const BEST_WEIGHTS: &str = "best.ot";
 pub const TIMING_FILE: &str = "early_exit_timing.json";
 /// `eval --precise-bn`'s result (`eval::precise_bn::PreciseBnReport`).
 pub const PRECISE_BN_FILE: &str = "precise_bn.json";
+/// `eval --average-from`'s result: a `PreciseBnReport` of the averaged weights.
+pub const WEIGHT_AVERAGE_FILE: &str = "weight_average.json";
 pub const FAILURE_FILE: &str = "failure.txt";
 /// Where `train --keep-weights-from N` keeps each epoch's weights (`eval --average-from`).
 pub const KEPT_WEIGHTS_DIR: &str = "weights";
@@ -221,6 +223,11 @@ pub struct Summary {
     /// keep the moving averages training left, as every reference codebase reports them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precise_bn: Option<PreciseBnReport>,
+    /// The mean of the weights of the last epochs, with precise BN (`eval --average-from`;
+    /// attached by `publish` from `WEIGHT_AVERAGE_FILE`). A final model chosen by a rule, not by
+    /// the test set, beside `last`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_average: Option<PreciseBnReport>,
 }
 
 impl Summary {
@@ -296,6 +303,10 @@ impl RunDir {
 
     pub fn precise_bn(&self) -> Result<Option<PreciseBnReport>> {
         self.optional_json(PRECISE_BN_FILE)
+    }
+
+    pub fn weight_average(&self) -> Result<Option<PreciseBnReport>> {
+        self.optional_json(WEIGHT_AVERAGE_FILE)
     }
 
     fn optional_json<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<Option<T>> {

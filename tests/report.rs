@@ -100,6 +100,7 @@ fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary 
         forked_from: None,
         early_exit_timing: None,
         precise_bn: None,
+        weight_average: None,
         finished_at: "2026-11-27T01:00:00Z".into(),
     };
     run::write_json(&dir.join(run::SUMMARY_FILE), &summary).unwrap();
@@ -215,6 +216,7 @@ fn compare_reads_published_results_with_precise_bn_and_early_exit() {
     // and the config beside it in results/<name>/. Seeds 0 and 1 have precise BN; seed 2 not.
     let mut paths = Vec::new();
     for (seed, precise) in [(0u64, Some(70.0)), (1, Some(72.0)), (2, None)] {
+        let average = (seed == 1).then_some(73.0);
         let name = format!("e-s{seed}");
         std::fs::create_dir_all(runs.path().join(&name)).unwrap();
         let mut s = synthetic_run(&runs.path().join(&name), &name, 0.9, true);
@@ -223,6 +225,7 @@ fn compare_reads_published_results_with_precise_bn_and_early_exit() {
         s.precise_bn = precise.map(|overall| PreciseBnReport {
             weights: "last".into(),
             epoch: 20,
+            averaged_from: None,
             layers: 33,
             batches: 200,
             images: 25600,
@@ -230,6 +233,11 @@ fn compare_reads_published_results_with_precise_bn_and_early_exit() {
             exits_alone: Vec::new(),
             early_exit: None,
             provenance: provenance("longtail eval run --precise-bn", "def456"),
+        });
+        s.weight_average = average.map(|overall| PreciseBnReport {
+            averaged_from: Some(16),
+            full_depth: acc(overall, vec![overall; 10]),
+            ..s.precise_bn.clone().unwrap()
         });
         let folder = results.path().join(&name);
         std::fs::create_dir_all(&folder).unwrap();
@@ -241,17 +249,21 @@ fn compare_reads_published_results_with_precise_bn_and_early_exit() {
     let png = results.path().join("cmp.png");
     let two: Vec<&Path> = paths[..2].iter().map(|p| p.as_path()).collect();
     let md = compare::compare(&two, Some("loss.alpha"), &png).unwrap();
-    assert!(md.contains("| last, precise BN | early exit | wall (min) |"), "{md}");
-    // Per run: last 66.65, precise BN 70.00 / 72.00, early exit 70.00 / 72.00.
-    assert!(md.contains("| e-s1 | 0.9 | 1 | 61.23 @15 | 66.65 |"), "{md}");
-    assert!(md.contains("| 72.00 | 72.00 | 62.1 |"), "{md}");
-    // Means: (70 + 72) / 2 = 71, sample std √2 = 1.41, for both columns.
-    assert!(md.contains("| 71.00 ± 1.41 | 71.00 ± 1.41 |"), "{md}");
+    assert!(md.contains("| last, precise BN | last epochs averaged | early exit | wall (min) |"), "{md}");
+    // Per run: last 66.65, precise BN 70.00 / 72.00, average — / 73.00, early exit 70.00 / 72.00.
+    assert!(md.contains("| e-s0 | 0.9 | 0 | 61.23 @15 | 66.65 |"), "{md}");
+    assert!(md.contains("| 70.00 | — | 70.00 | 62.1 |"), "{md}");
+    assert!(md.contains("| 72.00 | 73.00 | 72.00 | 62.1 |"), "{md}");
+    // Means: (70 + 72) / 2 = 71, sample std √2 = 1.41; none for the average seed 0 lacks.
+    assert!(md.contains("| 71.00 ± 1.41 | — | 71.00 ± 1.41 |"), "{md}");
+    // Without the runs that have them, the columns are gone.
+    let md = compare::compare(&[paths[2].as_path()], None, &png).unwrap();
+    assert!(md.contains("| last few | early exit | wall (min) |"), "{md}");
     // A run without precise BN shows "—", and its group has no precise-BN mean.
     let all: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
     let md = compare::compare(&all, Some("loss.alpha"), &png).unwrap();
-    assert!(md.contains("| — | 74.00 | 62.1 |"), "{md}");
-    assert!(md.contains("| — | 72.00 ± 2.00 |"), "{md}");
+    assert!(md.contains("| — | — | 74.00 | 62.1 |"), "{md}");
+    assert!(md.contains("| — | — | 72.00 ± 2.00 |"), "{md}");
     // A file that is no result is named in the error.
     let bad = results.path().join("bad.json");
     std::fs::write(&bad, "{}").unwrap();
@@ -340,6 +352,7 @@ fn precise_bn_is_rendered_and_published_with_the_result() {
     let report = PreciseBnReport {
         weights: "last".into(),
         epoch: 20,
+        averaged_from: None,
         layers: 33,
         batches: 200,
         images: 25600,
@@ -362,6 +375,28 @@ fn precise_bn_is_rendered_and_published_with_the_result() {
     assert_eq!((p.batches, p.full_depth.overall), (200, 66.6));
     // The trainer's own numbers stay as they were.
     assert_eq!(published.last, summary.last);
+
+    // The weight average has a row, a paragraph and a field of its own.
+    let average = PreciseBnReport {
+        averaged_from: Some(16),
+        full_depth: acc(67.7, vec![67.7; 10]),
+        early_exit: Some(exit_at(0.9, 30.0e6, 71.5)),
+        ..report.clone()
+    };
+    run::write_json(&dir.path().join(run::WEIGHT_AVERAGE_FILE), &average).unwrap();
+    let md = std::fs::read_to_string(run_report::write(dir.path()).unwrap()).unwrap();
+    assert!(md.contains("| epochs 16–20 averaged, precise BN | 20 | 67.70 |"), "{md}");
+    assert!(md.contains("the mean of the weights of epochs 16–20"), "{md}");
+    assert!(md.contains("early exit at τ = 0.9 answers 71.50 %"), "{md}");
+    let out = publish(dir.path(), &results, &["--force"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let published: Summary = run::read_json(&results.join("toy-precise.json")).unwrap();
+    assert_eq!(published.weight_average.map(|a| (a.averaged_from, a.full_depth.overall)), Some((Some(16), 67.7)));
+    run::write_json(&dir.path().join(run::WEIGHT_AVERAGE_FILE), &PreciseBnReport { epoch: 19, ..average }).unwrap();
+    let out = publish(dir.path(), &results, &["--force"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--average-from 16"), "{err}");
+    std::fs::remove_file(dir.path().join(run::WEIGHT_AVERAGE_FILE)).unwrap();
 
     // A precise-BN file about other weights (the run was resumed after it) is refused.
     run::write_json(&dir.path().join(run::PRECISE_BN_FILE), &PreciseBnReport { epoch: 19, ..report }).unwrap();

@@ -263,3 +263,42 @@ fn precise_bn_eval_writes_its_result_and_leaves_the_checkpoint() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--precise-bn 0"));
 }
+
+/// `eval --average-from`: the mean of the weights a run kept (`--keep-weights-from`), with BN
+/// statistics recomputed for it, goes to its own file; the checkpoint is left as it was, and
+/// epochs that were not kept, or other weights than the last, are refused by name.
+#[test]
+fn weight_average_eval_writes_its_result() {
+    use longtail::eval::precise_bn::PreciseBnReport;
+    let dir = tempfile::tempdir().unwrap();
+    let keep = TrainOptions { keep_weights_from: Some(2), ..options(dir.path(), false, None) };
+    finished(train(&tiny(3), &keep).unwrap());
+    let st: TrainState = run::read_json(&dir.path().join(run::STATE_FILE)).unwrap();
+    let ckpt = dir.path().join(&st.checkpoint);
+    let before = std::fs::read(&ckpt).unwrap();
+    let eval = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_longtail"))
+            .args(["eval", dir.path().to_str().unwrap(), "--data"])
+            .arg(common::cifar10_dir())
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = eval(&["--average-from", "2", "--precise-bn", "3"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("Weights of epochs 2–3 averaged (2 files)"), "{stdout}");
+    assert!(stdout.contains("epochs 2–3 averaged, precise BN"), "{stdout}");
+    let report: PreciseBnReport = run::read_json(&dir.path().join(run::WEIGHT_AVERAGE_FILE)).unwrap();
+    assert_eq!((report.averaged_from, report.epoch, report.batches, report.layers), (Some(2), 3, 3, 19));
+    assert!(!dir.path().join(run::PRECISE_BN_FILE).exists(), "the averaged weights have their own file");
+    assert_eq!(std::fs::read(&ckpt).unwrap(), before, "the checkpoint must not change");
+    let refused = |extra: &[&str], says: &str| {
+        let out = eval(extra);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{err}");
+    };
+    refused(&["--average-from", "1"], "epoch-0001.ot is missing");
+    refused(&["--average-from", "2", "--weights", "best"], "--weights best does not apply");
+    refused(&["--average-from", "4"], "from 1 to the run's last (3)");
+}

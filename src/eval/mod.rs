@@ -1,4 +1,5 @@
 //! What the model learned.
+pub mod average;
 pub mod early_exit;
 pub mod evaluate;
 pub mod metrics;

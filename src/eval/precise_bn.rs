@@ -33,6 +33,10 @@ pub struct PreciseBnReport {
     /// Which weights (`last` or `best`) and the epoch they are from.
     pub weights: String,
     pub epoch: usize,
+    /// Set for `eval --average-from`: the weights are the mean of the kept weights of epochs
+    /// `averaged_from..=epoch` (`eval::average`), with BN statistics recomputed for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub averaged_from: Option<usize>,
     /// BN layers recomputed, and the training batches and images they were averaged over.
     pub layers: usize,
     pub batches: usize,

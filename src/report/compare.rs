@@ -81,21 +81,25 @@ struct GroupRuns {
     many: Vec<Option<f64>>,
     medium: Vec<Option<f64>>,
     few: Vec<Option<f64>>,
-    /// The last weights with precise BN (`eval --precise-bn`), and early-exit inference at the
-    /// configured τ: `None` for a run without them, so a mean is only shown over all runs.
-    precise_bn: Vec<Option<f64>>,
-    early_exit: Vec<Option<f64>>,
+    /// One list per shown [`EXTRAS`] column; `None` for a run without that number, so the
+    /// group shows no mean rather than one over fewer runs.
+    extras: Vec<Vec<Option<f64>>>,
 }
+
+/// Numbers only some runs have (from `eval` after training, or from exits): each is a column,
+/// and a mean, when one of the compared runs has it.
+type Extra = (&'static str, fn(&Summary) -> Option<f64>);
+const EXTRAS: [Extra; 3] = [
+    ("last, precise BN", |s| s.precise_bn.as_ref().filter(|p| p.weights == "last").map(|p| p.full_depth.overall)),
+    ("last epochs averaged", |s| s.weight_average.as_ref().map(|p| p.full_depth.overall)),
+    ("early exit", |s| s.early_exit.as_ref().map(|e| e.overall)),
+];
 
 /// Markdown table of the runs (run directories or published results); writes the chart to `png`.
 pub fn compare(runs: &[&Path], by: Option<&str>, png: &Path) -> Result<String> {
     let loaded = runs.iter().map(|p| load(p)).collect::<Result<Vec<_>>>()?;
-    // Columns for precise BN and early exit only when some run has them.
-    let precise_of = |s: &Summary| s.precise_bn.as_ref().filter(|p| p.weights == "last").map(|p| p.full_depth.overall);
-    let early_of = |s: &Summary| s.early_exit.as_ref().map(|e| e.overall);
-    let any_precise = loaded.iter().any(|c| precise_of(&c.summary).is_some());
-    let any_early = loaded.iter().any(|c| early_of(&c.summary).is_some());
-    let optional = |v: Option<f64>| v.map_or("—".to_string(), |x| format!("{x:.2}"));
+    let extras: Vec<Extra> =
+        EXTRAS.into_iter().filter(|(_, of)| loaded.iter().any(|c| of(&c.summary).is_some())).collect();
     let mut rows = Vec::new();
     let mut series = Vec::new();
     let mut groups: BTreeMap<String, GroupRuns> = BTreeMap::new();
@@ -105,15 +109,18 @@ pub fn compare(runs: &[&Path], by: Option<&str>, png: &Path) -> Result<String> {
             None => String::new(),
         };
         let label = if key.is_empty() { s.name.clone() } else { format!("{} ({}={key})", s.name, by.unwrap_or("")) };
-        let group = groups.entry(key.clone()).or_default();
+        let group = groups
+            .entry(key.clone())
+            .or_insert_with(|| GroupRuns { extras: vec![Vec::new(); extras.len()], ..Default::default() });
         group.seeds.push(s.seed);
         group.best.push(Some(s.best.overall));
         group.last.push(Some(s.last.overall));
         group.many.push(s.last.many);
         group.medium.push(s.last.medium);
         group.few.push(s.last.few);
-        group.precise_bn.push(precise_of(s));
-        group.early_exit.push(early_of(s));
+        for ((_, of), values) in extras.iter().zip(&mut group.extras) {
+            values.push(of(s));
+        }
         let mut row = vec![s.name.clone()];
         if by.is_some() {
             row.push(key);
@@ -126,12 +133,7 @@ pub fn compare(runs: &[&Path], by: Option<&str>, png: &Path) -> Result<String> {
             fmt_group(s.last.medium),
             fmt_group(s.last.few),
         ]);
-        if any_precise {
-            row.push(optional(precise_of(s)));
-        }
-        if any_early {
-            row.push(optional(early_of(s)));
-        }
+        row.extend(extras.iter().map(|(_, of)| of(s).map_or("—".to_string(), |x| format!("{x:.2}"))));
         row.push(format!("{:.1}", s.wall_seconds / 60.0));
         rows.push(row);
         series.push((label, s.last_accuracy()));
@@ -141,15 +143,14 @@ pub fn compare(runs: &[&Path], by: Option<&str>, png: &Path) -> Result<String> {
         head.push(k.to_string());
     }
     head.extend(["seed", "best (epoch)", "last", "last many", "last medium", "last few"].map(String::from));
-    let optional_heads = [(any_precise, "last, precise BN"), (any_early, "early exit")];
-    head.extend(optional_heads.into_iter().filter(|(on, _)| *on).map(|(_, h)| h.to_string()));
+    head.extend(extras.iter().map(|(h, _)| h.to_string()));
     head.push("wall (min)".to_string());
     plots::grouped_bars(&series, "last-epoch test accuracy per group", png)?;
     let mut blocks = vec![Block::Table(head, rows)];
     if groups.values().any(|g| g.seeds.len() > 1) {
         let over = by.map_or("all runs".to_string(), |k| format!("runs with the same {k}"));
         blocks.push(Block::Paragraph(format!("Mean ± sample standard deviation (n − 1) over {over}:")));
-        blocks.push(mean_table(&groups, by, any_precise, any_early));
+        blocks.push(mean_table(&groups, by, &extras));
     }
     blocks.push(Block::Image("last-epoch accuracy per group".into(), png.display().to_string()));
     Ok(markdown(&blocks))
@@ -158,17 +159,12 @@ pub fn compare(runs: &[&Path], by: Option<&str>, png: &Path) -> Result<String> {
 /// One row per group of runs (per value of `by`, or all runs without it): mean ± sample
 /// standard deviation. Runs of a group with repeated seeds are flagged, since they are not
 /// independent draws.
-fn mean_table(groups: &BTreeMap<String, GroupRuns>, by: Option<&str>, precise: bool, early: bool) -> Block {
+fn mean_table(groups: &BTreeMap<String, GroupRuns>, by: Option<&str>, extras: &[Extra]) -> Block {
     let mut head = vec![by.unwrap_or("runs").to_string()];
     head.extend(
         ["n", "seeds", "best overall", "last overall", "last many", "last medium", "last few"].map(String::from),
     );
-    if precise {
-        head.push("last, precise BN".to_string());
-    }
-    if early {
-        head.push("early exit".to_string());
-    }
+    head.extend(extras.iter().map(|(h, _)| h.to_string()));
     let rows = groups
         .iter()
         .map(|(key, g)| {
@@ -186,12 +182,7 @@ fn mean_table(groups: &BTreeMap<String, GroupRuns>, by: Option<&str>, precise: b
                 fmt_mean_std(&g.medium),
                 fmt_mean_std(&g.few),
             ];
-            if precise {
-                row.push(fmt_mean_std(&g.precise_bn));
-            }
-            if early {
-                row.push(fmt_mean_std(&g.early_exit));
-            }
+            row.extend(g.extras.iter().map(|v| fmt_mean_std(v)));
             row
         })
         .collect();

@@ -8,6 +8,7 @@ use super::plots;
 use super::table;
 use crate::data::cifar::Cifar;
 use crate::eval::metrics::{fmt_group, Accuracy};
+use crate::eval::precise_bn::PreciseBnReport;
 use crate::run::{self, EpochScore, RunDir, Summary};
 
 pub const CURVES_PNG: &str = "curves.png";
@@ -117,22 +118,42 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
         Some(p) => Some(p.clone()),
         None => dir.precise_bn()?,
     };
+    // … and `eval --average-from`'s.
+    let average = match &summary.weight_average {
+        Some(a) => Some(a.clone()),
+        None => dir.weight_average()?,
+    };
     if let Some(p) = &precise {
         rows.push(score_row(&format!("{}, precise BN", p.weights), &EpochScore::new(p.epoch, &p.full_depth)));
     }
+    if let Some(a) = &average {
+        let from = a.averaged_from.unwrap_or(a.epoch);
+        rows.push(score_row(
+            &format!("epochs {from}–{} averaged, precise BN", a.epoch),
+            &EpochScore::new(a.epoch, &a.full_depth),
+        ));
+    }
     blocks.push(Block::Table(head, rows));
-    if let Some(p) = &precise {
-        let early = p.early_exit.as_ref().map_or(String::new(), |e| {
+    let early = |p: &PreciseBnReport| {
+        p.early_exit.as_ref().map_or(String::new(), |e| {
             format!(
                 " With them, early exit at τ = {} answers {:.2} % ({:.1} % of the MACs saved).",
                 e.threshold,
                 e.overall,
                 100.0 * e.saving
             )
-        });
+        })
+    };
+    if let Some(p) = &precise {
         blocks.push(Block::Paragraph(format!(
-            "Precise BN: the same {} weights with every BatchNorm's statistics averaged over {} training batches ({} images) instead of the moving average training left (`eval --precise-bn`, commit `{}`).{early}",
-            p.weights, p.batches, p.images, p.provenance.commit
+            "Precise BN: the same {} weights with every BatchNorm's statistics averaged over {} training batches ({} images) instead of the moving average training left (`eval --precise-bn`, commit `{}`).{}",
+            p.weights, p.batches, p.images, p.provenance.commit, early(p)
+        )));
+    }
+    if let Some(a) = &average {
+        blocks.push(Block::Paragraph(format!(
+            "Weight average: the mean of the weights of epochs {}–{} (kept by `train --keep-weights-from`), with every BatchNorm's statistics recomputed for it over {} training batches (`eval --average-from`, commit `{}`): a final model chosen by a rule, not by the test set.{}",
+            a.averaged_from.unwrap_or(a.epoch), a.epoch, a.batches, a.provenance.commit, early(a)
         )));
     }
     blocks.push(Block::Paragraph(format!(

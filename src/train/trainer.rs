@@ -581,6 +581,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         resumes: meta.resumes,
         forked_from: meta.forked_from,
         early_exit_timing: None,
+        weight_average: None,
         precise_bn: None,
     };
     run::write_json(&dir.file(run::SUMMARY_FILE), &summary)?;
