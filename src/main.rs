@@ -636,28 +636,9 @@ fn run_publish(run_dir: &Path, name: Option<String>, results: &Path, force: bool
         }
         summary.early_exit_timing = Some(timing);
     }
-    if let Some(report) = dir.precise_bn()? {
-        refuse_other_weights(
-            &summary,
-            &dir.file(run::PRECISE_BN_FILE),
-            run_dir,
-            &report.weights,
-            report.epoch,
-            "--precise-bn",
-        )?;
-        summary.precise_bn = Some(report);
-    }
-    if let Some(report) = dir.weight_average()? {
-        refuse_other_weights(
-            &summary,
-            &dir.file(run::WEIGHT_AVERAGE_FILE),
-            run_dir,
-            &report.weights,
-            report.epoch,
-            &format!("--average-from {}", report.averaged_from.unwrap_or(report.epoch)),
-        )?;
-        summary.weight_average = Some(report);
-    }
+    summary.precise_bn = about_the_run(&summary, &dir.file(run::PRECISE_BN_FILE), run_dir, dir.precise_bn()?)?;
+    summary.weight_average =
+        about_the_run(&summary, &dir.file(run::WEIGHT_AVERAGE_FILE), run_dir, dir.weight_average()?)?;
     let name = name.unwrap_or_else(|| summary.name.clone());
     std::fs::create_dir_all(results).with_context(|| format!("cannot create {}", results.display()))?;
     let target = results.join(format!("{name}.json"));
@@ -667,6 +648,23 @@ fn run_publish(run_dir: &Path, name: Option<String>, results: &Path, force: bool
     run::write_json(&target, &summary)?;
     println!("wrote {}", target.display());
     Ok(())
+}
+
+/// `eval --precise-bn`'s or `eval --average-from`'s report, if there is one, once
+/// [`refuse_other_weights`] has checked that it describes the run's weights.
+fn about_the_run(
+    summary: &Summary,
+    file: &Path,
+    run_dir: &Path,
+    report: Option<PreciseBnReport>,
+) -> Result<Option<PreciseBnReport>> {
+    let Some(report) = report else { return Ok(None) };
+    let flag = match report.averaged_from {
+        Some(from) => format!("--average-from {from}"),
+        None => "--precise-bn".to_string(),
+    };
+    refuse_other_weights(summary, file, run_dir, &report.weights, report.epoch, &flag)?;
+    Ok(Some(report))
 }
 
 /// A run resumed (or retrained) after an `eval` has other weights than the eval's file

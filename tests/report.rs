@@ -121,6 +121,22 @@ fn provenance(command: &str, commit: &str) -> longtail::run::Provenance {
     }
 }
 
+/// `eval --precise-bn`'s report of the last weights (epoch 20) of a synthetic run.
+fn precise_report(overall: f64, early_exit: Option<EarlyExit>) -> longtail::eval::precise_bn::PreciseBnReport {
+    longtail::eval::precise_bn::PreciseBnReport {
+        weights: "last".into(),
+        epoch: 20,
+        averaged_from: None,
+        layers: 33,
+        batches: 200,
+        images: 25600,
+        full_depth: acc(overall, vec![overall; 10]),
+        exits_alone: Vec::new(),
+        early_exit,
+        provenance: provenance("longtail eval run --precise-bn", "def456"),
+    }
+}
+
 #[test]
 fn report_renders_every_plot_and_the_summary_numbers() {
     let dir = tempfile::tempdir().unwrap();
@@ -222,18 +238,7 @@ fn compare_reads_published_results_with_precise_bn_and_early_exit() {
         let mut s = synthetic_run(&runs.path().join(&name), &name, 0.9, true);
         s.seed = seed;
         s.early_exit = Some(exit_at(0.9, 30.0e6, 70.0 + 2.0 * seed as f64));
-        s.precise_bn = precise.map(|overall| PreciseBnReport {
-            weights: "last".into(),
-            epoch: 20,
-            averaged_from: None,
-            layers: 33,
-            batches: 200,
-            images: 25600,
-            full_depth: acc(overall, vec![overall; 10]),
-            exits_alone: Vec::new(),
-            early_exit: None,
-            provenance: provenance("longtail eval run --precise-bn", "def456"),
-        });
+        s.precise_bn = precise.map(|overall| precise_report(overall, None));
         s.weight_average = average.map(|overall| PreciseBnReport {
             averaged_from: Some(16),
             full_depth: acc(overall, vec![overall; 10]),
@@ -349,18 +354,7 @@ fn precise_bn_is_rendered_and_published_with_the_result() {
     use longtail::eval::precise_bn::PreciseBnReport;
     let dir = tempfile::tempdir().unwrap();
     let summary = synthetic_run(dir.path(), "toy-precise", 0.95, true);
-    let report = PreciseBnReport {
-        weights: "last".into(),
-        epoch: 20,
-        averaged_from: None,
-        layers: 33,
-        batches: 200,
-        images: 25600,
-        full_depth: acc(66.6, vec![66.6; 10]),
-        exits_alone: Vec::new(),
-        early_exit: summary.early_exit.clone(),
-        provenance: provenance("longtail eval run --precise-bn", "def456"),
-    };
+    let report = precise_report(66.6, summary.early_exit.clone());
     run::write_json(&dir.path().join(run::PRECISE_BN_FILE), &report).unwrap();
     let md = std::fs::read_to_string(run_report::write(dir.path()).unwrap()).unwrap();
     assert!(md.contains("| last, precise BN | 20 | 66.60 |"), "{md}");
