@@ -3,6 +3,7 @@
 mod common;
 
 use std::path::Path;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use longtail::config::{resolve, Config};
 use longtail::run::{self, RunDir, TrainState};
@@ -30,6 +31,19 @@ fn options(dir: &Path, resume: bool, stop_after: Option<usize>) -> TrainOptions 
     }
 }
 
+/// libtorch's random generator is one per process and `train` seeds it, so two trainings running
+/// at once in this test binary draw from each other's stream. Tests that compare two runs bit for
+/// bit hold this lock alone ([`alone`]); every other training test shares it ([`shared`]).
+static TORCH_RNG: RwLock<()> = RwLock::new(());
+
+fn alone() -> RwLockWriteGuard<'static, ()> {
+    TORCH_RNG.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn shared() -> RwLockReadGuard<'static, ()> {
+    TORCH_RNG.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn finished(outcome: Outcome) -> longtail::run::Summary {
     match outcome {
         Outcome::Finished(s) => *s,
@@ -39,6 +53,7 @@ fn finished(outcome: Outcome) -> longtail::run::Summary {
 
 #[test]
 fn learns_well_above_chance_in_a_few_hundred_steps() {
+    let _rng = shared();
     // Balanced 6,400-image subset, ResNet-20, batch 64: 300 SGD steps.
     let cfg = config(&[
         "data.rho=1",
@@ -87,6 +102,7 @@ fn weights(dir: &Path) -> Vec<(String, Tensor)> {
 
 #[test]
 fn resume_continues_exactly() {
+    let _rng = alone();
     let straight = tempfile::tempdir().unwrap();
     let a = finished(train(&tiny(3), &options(straight.path(), false, None)).unwrap());
 
@@ -147,6 +163,7 @@ fn resume_continues_exactly() {
 /// parent's epochs (data, model, seed) cannot change.
 #[test]
 fn fork_continues_from_the_parent_checkpoint() {
+    let _rng = alone();
     let straight = tempfile::tempdir().unwrap();
     let a = finished(train(&tiny(3), &options(straight.path(), false, None)).unwrap());
     let parent = tempfile::tempdir().unwrap();
@@ -203,6 +220,7 @@ fn fork_continues_from_the_parent_checkpoint() {
 
 #[test]
 fn divergence_stops_cleanly_and_keeps_the_last_good_checkpoint() {
+    let _rng = shared();
     // Epoch 2 runs at lr = 0.1 · 1e30: the weights blow up within a step or two.
     let cfg = config(&[
         "data.rho=1",
@@ -237,6 +255,7 @@ fn divergence_stops_cleanly_and_keeps_the_last_good_checkpoint() {
 /// for, leaves the checkpoint byte for byte as it was, and refuses zero batches.
 #[test]
 fn precise_bn_eval_writes_its_result_and_leaves_the_checkpoint() {
+    let _rng = shared();
     use longtail::eval::precise_bn::PreciseBnReport;
     let dir = tempfile::tempdir().unwrap();
     finished(train(&tiny(1), &options(dir.path(), false, None)).unwrap());
@@ -269,6 +288,7 @@ fn precise_bn_eval_writes_its_result_and_leaves_the_checkpoint() {
 /// epochs that were not kept, or other weights than the last, are refused by name.
 #[test]
 fn weight_average_eval_writes_its_result() {
+    let _rng = shared();
     use longtail::eval::precise_bn::PreciseBnReport;
     let dir = tempfile::tempdir().unwrap();
     let keep = TrainOptions { keep_weights_from: Some(2), ..options(dir.path(), false, None) };
