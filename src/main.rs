@@ -8,14 +8,9 @@ use clap::{Parser, Subcommand};
 use longtail::config;
 use longtail::data::cifar::{self, Cifar};
 use longtail::data::{download, subset};
-use longtail::eval::early_exit::TimingReport;
-use longtail::eval::evaluate::{predict, TestSet};
-use longtail::eval::metrics::evaluate_predictions;
-use longtail::eval::precise_bn::{self, PreciseBnReport};
-use longtail::model::Network;
-use longtail::report::table::{score_table, timing_blocks};
-use longtail::run::{self, EpochScore, GroupsInfo, Provenance, RunDir, Summary};
-use longtail::train::checkpoint;
+use longtail::eval::saved_run::{evaluate_run, EvalRequest, Weights};
+use longtail::report::table::{early_exit_table, score_table};
+use longtail::run::{self, EpochScore};
 use longtail::train::trainer::{self, Outcome, TrainOptions};
 
 #[derive(Parser)]
@@ -40,7 +35,7 @@ enum Command {
         data: Option<PathBuf>,
         /// Which weights: last or best.
         #[arg(long, default_value = "last")]
-        weights: String,
+        weights: Weights,
         /// Runs with exits: sweep early-exit inference over these thresholds, e.g. 0.5,0.7,0.9.
         #[arg(long, value_delimiter = ',')]
         exit_threshold: Vec<f64>,
@@ -397,297 +392,6 @@ fn run_train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// Interleaved passes per way in `eval --timing` (the medians are reported).
-const TIMING_REPETITIONS: usize = 3;
-
-fn early_exit_table(rows: &[longtail::eval::early_exit::EarlyExit]) -> String {
-    use longtail::eval::metrics::fmt_group;
-    let mut s = String::from("| τ | overall | many | medium | few | leave at exit 1 / 2 / final (%) | mean MMACs | saving |\n|---:|---:|---:|---:|---:|---|---:|---:|\n");
-    for r in rows {
-        let fr: Vec<String> = r.exit_fractions.iter().map(|f| format!("{:.1}", 100.0 * f)).collect();
-        s.push_str(&format!(
-            "| {} | {:.2} | {} | {} | {} | {} | {:.2} | {:.1} % |\n",
-            r.threshold,
-            r.overall,
-            fmt_group(r.many),
-            fmt_group(r.medium),
-            fmt_group(r.few),
-            fr.join(" / "),
-            r.mean_macs / 1e6,
-            100.0 * r.saving
-        ));
-    }
-    if let Some(r) = rows.first() {
-        s.push_str(&format!("\nMACs of the same network without exits: {:.2} M.\n", r.full_macs as f64 / 1e6));
-    }
-    s
-}
-
-fn run_eval(
-    run_dir: &Path,
-    data: Option<PathBuf>,
-    weights: &str,
-    thresholds: &[f64],
-    timing: bool,
-    precise_bn: Option<usize>,
-    average_from: Option<usize>,
-) -> Result<()> {
-    if precise_bn == Some(0) {
-        bail!("--precise-bn 0: give at least one batch (default {})", precise_bn::DEFAULT_BATCHES);
-    }
-    if average_from.is_some() && weights != "last" {
-        bail!("--average-from averages the kept weights up to the last epoch; --weights {weights} does not apply");
-    }
-    if average_from.is_some() && timing {
-        bail!("--timing times the saved weights; run it without --average-from");
-    }
-    // Averaged weights have no BN statistics of their own: they are always recomputed.
-    let precise_bn = precise_bn.or(average_from.map(|_| precise_bn::DEFAULT_BATCHES));
-    let dir = RunDir::new(run_dir);
-    let cfg_path = dir.file(run::CONFIG_FILE);
-    let cfg = config::load(&cfg_path, &[])?;
-    let device = trainer::resolve_device(&cfg.device)?;
-    let file = match weights {
-        "best" => run::BEST_WEIGHTS.to_string(),
-        "last" => {
-            let st: run::TrainState = run::read_json(&dir.file(run::STATE_FILE))?;
-            st.checkpoint
-        }
-        other => bail!("--weights {other:?}: use last or best"),
-    };
-    let data = trainer::load_data(&cfg, data.as_deref())?;
-    let mut vs = tch::nn::VarStore::new(device);
-    let net = Network::new(&vs.root(), &cfg.model, data.train.num_classes as i64)?;
-    if cfg.train.channels_last {
-        Network::to_channels_last(&vs);
-    }
-    let st: Option<run::TrainState> = run::read_json(&dir.file(run::STATE_FILE)).ok();
-    let epoch = match (weights, &st) {
-        ("best", Some(s)) => s.best.as_ref().map_or(0, |b| b.epoch),
-        (_, Some(s)) => s.epochs_done,
-        _ => 0,
-    };
-    match average_from {
-        Some(from) => {
-            let files = longtail::eval::average::kept_files(&dir, from, epoch)?;
-            let n = longtail::eval::average::load_average(&mut vs, &files)?;
-            println!("Weights of epochs {from}–{epoch} averaged ({n} files).");
-        }
-        None => {
-            checkpoint::load(&dir.file(&file), &mut vs)?;
-        }
-    }
-    let recomputed = match precise_bn {
-        Some(n) => {
-            let batches = precise_bn::training_batches(
-                &data.train,
-                &cfg.data.augment,
-                cfg.train.batch_size,
-                cfg.seed,
-                cfg.train.epochs,
-                n,
-                device,
-                cfg.train.channels_last,
-            )
-            .map_err(|e| anyhow::anyhow!("--precise-bn: {e}"))?;
-            let done = precise_bn::recompute(&vs, batches, |xs| {
-                let _ = net.forward(xs, true);
-            });
-            let untouched = match average_from {
-                Some(_) => dir.file(run::KEPT_WEIGHTS_DIR),
-                None => dir.file(&file),
-            };
-            println!(
-                "BatchNorm statistics of {} layers recomputed over {} training batches ({} images); {} is unchanged.\n",
-                done.layers,
-                done.batches,
-                done.images,
-                untouched.display()
-            );
-            Some(done)
-        }
-        None => None,
-    };
-    let test = TestSet::new(&data.test, device, cfg.train.channels_last);
-    let preds = predict(&net, &test, cfg.eval.batch_size);
-    let rule = cfg.group_rule();
-    let groups = rule.assign(&data.train_counts);
-    let ev = evaluate_predictions(&preds.fused, &test.labels, data.train.num_classes, &groups);
-    let info = GroupsInfo::new(rule.describe(), data.train_counts.clone(), &groups);
-    let branches: Vec<_> = preds
-        .branches
-        .iter()
-        .flatten()
-        .map(|p| evaluate_predictions(p, &test.labels, data.train.num_classes, &groups).accuracy)
-        .collect();
-    let scores = net
-        .has_exits()
-        .then(|| longtail::eval::early_exit::exit_scores(&net, &test, cfg.eval.batch_size, cfg.loss.scale));
-    let exits = scores.as_ref().map_or_else(Vec::new, |s| {
-        longtail::eval::early_exit::exits_alone(s, &test.labels, &groups, data.train.num_classes)
-    });
-    let parts = longtail::eval::metrics::parts_alone(&branches, &exits);
-    let label = match average_from {
-        Some(from) => format!("epochs {from}–{epoch} averaged, precise BN"),
-        None if recomputed.is_some() => format!("{weights}, precise BN"),
-        None => weights.to_string(),
-    };
-    let mut rows = vec![(label.clone(), EpochScore::new(epoch, &ev.accuracy))];
-    rows.extend(parts.iter().map(|(name, acc)| (name.clone(), EpochScore::new(epoch, acc))));
-    let rows: Vec<(&str, &EpochScore)> = rows.iter().map(|(n, s)| (n.as_str(), s)).collect();
-    println!("{}", score_table(&rows, &info));
-    let per_class = |v: &[f64]| v.iter().map(|a| format!("{a:.1}")).collect::<Vec<_>>().join(" ");
-    println!("per class: {}", per_class(&ev.accuracy.per_class));
-    // Per class for the early exits only: an exit keeping one class to itself shows here
-    // (results/model-4); the branches have their own plot in the run report.
-    for (name, acc) in &parts[parts.len() - exits.len()..] {
-        println!("per class, {name}: {}", per_class(&acc.per_class));
-    }
-    let mut configured_exit = None;
-    if let Some(scores) = &scores {
-        let costs = net.cost_model();
-        let configured_tau = cfg.eval.exit_threshold.unwrap_or(cfg.loss.exit_threshold);
-        let taus: Vec<f64> = if thresholds.is_empty() { vec![configured_tau] } else { thresholds.to_vec() };
-        let at = |t: f64| {
-            longtail::eval::early_exit::early_exit_at(scores, &test.labels, &groups, data.train.num_classes, &costs, t)
-        };
-        let rows: Vec<_> = taus.iter().map(|&t| at(t)).collect();
-        // The saved results (precise BN, timing) are always at the configured τ, whatever the
-        // sweep asked for: that is the τ of the early exit `publish` attaches them to.
-        if recomputed.is_some() {
-            configured_exit = Some(at(configured_tau));
-        }
-        println!("\nEarly-exit inference ({label}):\n{}", early_exit_table(&rows));
-        if timing {
-            let rows: Vec<_> = [(1, 1000), (256, test.len())]
-                .into_iter()
-                .map(|(batch, images)| {
-                    longtail::eval::early_exit::time_early_exit(
-                        &net,
-                        &test,
-                        batch,
-                        images,
-                        configured_tau,
-                        cfg.loss.scale,
-                        TIMING_REPETITIONS,
-                    )
-                })
-                .collect();
-            let report = TimingReport {
-                weights: weights.to_string(),
-                epoch: Some(epoch),
-                provenance: Provenance::now(device),
-                machine: run::machine_description(device),
-                engine: run::engine_description(),
-                rows,
-            };
-            print!("{}", longtail::report::document::markdown(&timing_blocks(&report)));
-            let path = dir.file(run::TIMING_FILE);
-            run::write_json(&path, &report)?;
-            println!("wrote {} (`longtail publish` attaches it to the result)", path.display());
-        }
-    } else if !thresholds.is_empty() || timing {
-        bail!("--exit-threshold / --timing: this run's model has no early exits");
-    }
-    if let Some(done) = recomputed {
-        let report = PreciseBnReport {
-            weights: weights.to_string(),
-            epoch,
-            averaged_from: average_from,
-            layers: done.layers,
-            batches: done.batches,
-            images: done.images,
-            full_depth: ev.accuracy.clone(),
-            exits_alone: exits.clone(),
-            early_exit: configured_exit,
-            provenance: Provenance::now(device),
-        };
-        let path = dir.file(if average_from.is_some() { run::WEIGHT_AVERAGE_FILE } else { run::PRECISE_BN_FILE });
-        run::write_json(&path, &report)?;
-        println!("wrote {} (`longtail publish` attaches it to the result)", path.display());
-    }
-    Ok(())
-}
-
-fn run_publish(run_dir: &Path, name: Option<String>, results: &Path, force: bool) -> Result<()> {
-    let dir = RunDir::new(run_dir);
-    let summary_path = dir.file(run::SUMMARY_FILE);
-    if !summary_path.exists() {
-        bail!("{} has no {} yet: the run has not finished", run_dir.display(), run::SUMMARY_FILE);
-    }
-    let mut summary: Summary = run::read_json(&summary_path)?;
-    if let Some(timing) = dir.early_exit_timing()? {
-        let file = dir.file(run::TIMING_FILE);
-        match timing.epoch {
-            Some(epoch) => refuse_other_weights(&summary, &file, run_dir, &timing.weights, epoch, "--timing")?,
-            None => eprintln!(
-                "note: {} does not say which epoch it timed (written before eval recorded it); attached unchecked",
-                file.display()
-            ),
-        }
-        let configured = summary.early_exit.as_ref().map(|e| e.threshold);
-        if let Some(other) = timing.rows.iter().map(|r| r.tau).find(|&t| Some(t) != configured) {
-            bail!(
-                "{} timed early exits at τ = {other}, not at the run's configured τ{}: run `longtail eval {} --timing` again",
-                file.display(),
-                configured.map_or(String::new(), |t| format!(" = {t}")),
-                run_dir.display()
-            );
-        }
-        summary.early_exit_timing = Some(timing);
-    }
-    summary.precise_bn = about_the_run(&summary, &dir.file(run::PRECISE_BN_FILE), run_dir, dir.precise_bn()?)?;
-    summary.weight_average =
-        about_the_run(&summary, &dir.file(run::WEIGHT_AVERAGE_FILE), run_dir, dir.weight_average()?)?;
-    let name = name.unwrap_or_else(|| summary.name.clone());
-    std::fs::create_dir_all(results).with_context(|| format!("cannot create {}", results.display()))?;
-    let target = results.join(format!("{name}.json"));
-    if target.exists() && !force {
-        bail!("{} exists; pass --force to replace it, or --name to publish beside it", target.display());
-    }
-    run::write_json(&target, &summary)?;
-    println!("wrote {}", target.display());
-    Ok(())
-}
-
-/// `eval --precise-bn`'s or `eval --average-from`'s report, if there is one, once
-/// [`refuse_other_weights`] has checked that it describes the run's weights.
-fn about_the_run(
-    summary: &Summary,
-    file: &Path,
-    run_dir: &Path,
-    report: Option<PreciseBnReport>,
-) -> Result<Option<PreciseBnReport>> {
-    let Some(report) = report else { return Ok(None) };
-    let flag = match report.averaged_from {
-        Some(from) => format!("--average-from {from}"),
-        None => "--precise-bn".to_string(),
-    };
-    refuse_other_weights(summary, file, run_dir, &report.weights, report.epoch, &flag)?;
-    Ok(Some(report))
-}
-
-/// A run resumed (or retrained) after an `eval` has other weights than the eval's file
-/// describes: such a file is refused rather than attached to numbers it is not about.
-fn refuse_other_weights(
-    summary: &Summary,
-    file: &Path,
-    run_dir: &Path,
-    weights: &str,
-    epoch: usize,
-    flag: &str,
-) -> Result<()> {
-    match summary.epoch_of(weights) {
-        Some(expected) if expected == epoch => Ok(()),
-        expected => bail!(
-            "{} describes the {weights} weights of epoch {epoch}, but the run's are from epoch {}: run `longtail eval {} {flag}` again",
-            file.display(),
-            expected.map_or("?".to_string(), |e| e.to_string()),
-            run_dir.display()
-        ),
-    }
-}
-
 fn run_data(cmd: DataCommand) -> Result<()> {
     match cmd {
         DataCommand::Info { dataset, data, rho } => {
@@ -756,9 +460,16 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => run_train(args),
         Command::Eval { run_dir, data, weights, exit_threshold, timing, precise_bn, average_from } => {
-            run_eval(&run_dir, data, &weights, &exit_threshold, timing, precise_bn, average_from)
+            let request =
+                EvalRequest { run_dir, data, weights, thresholds: exit_threshold, timing, precise_bn, average_from };
+            evaluate_run(&request).map(|outcome| print!("{}", outcome.render()))
         }
-        Command::Publish { run_dir, name, results, force } => run_publish(&run_dir, name, &results, force),
+        Command::Publish { run_dir, name, results, force } => {
+            longtail::report::publish::publish(&run_dir, name.as_deref(), &results, force).map(|done| {
+                done.notes.iter().for_each(|n| eprintln!("{n}"));
+                println!("wrote {}", done.path.display());
+            })
+        }
         Command::Report { run_dirs } => run_dirs.iter().try_for_each(|d| {
             let md = longtail::report::run_report::write(d)?;
             println!("wrote {} (and report.html, plots)", md.display());

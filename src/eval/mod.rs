@@ -4,3 +4,4 @@ pub mod early_exit;
 pub mod evaluate;
 pub mod metrics;
 pub mod precise_bn;
+pub mod saved_run;

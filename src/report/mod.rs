@@ -3,6 +3,7 @@
 pub mod compare;
 pub mod document;
 pub mod plots;
+pub mod publish;
 pub mod reproduction;
 pub mod run_report;
 pub mod table;

@@ -1,7 +1,7 @@
-//! The Many/Medium/Few table printed at the end of a run and by `longtail eval`, and the
-//! early-exit timing table of `eval --timing`.
+//! The Many/Medium/Few table printed at the end of a run and by `longtail eval`, the early-exit
+//! table of both, and the early-exit timing table of `eval --timing`.
 use super::document::Block;
-use crate::eval::early_exit::TimingReport;
+use crate::eval::early_exit::{EarlyExit, TimingReport};
 use crate::eval::metrics::fmt_group;
 use crate::run::{EpochScore, GroupsInfo};
 
@@ -33,6 +33,35 @@ pub fn score_table(rows: &[(&str, &EpochScore)], groups: &GroupsInfo) -> String 
         count(&groups.medium),
         count(&groups.few)
     ));
+    s
+}
+
+/// Early-exit inference, one row per threshold: accuracy, where images leave, MACs saved.
+pub fn early_exit_table(rows: &[EarlyExit]) -> String {
+    // The exits are numbered from the rows themselves: a model with one exit has "exit 1 / final".
+    let exits = rows.first().map_or(0, |r| r.exit_fractions.len().saturating_sub(1));
+    let names: Vec<String> = (1..=exits).map(|k| k.to_string()).chain(["final".to_string()]).collect();
+    let mut s = format!(
+        "| τ | overall | many | medium | few | leave at exit {} (%) | mean MMACs | saving |\n|---:|---:|---:|---:|---:|---|---:|---:|\n",
+        names.join(" / ")
+    );
+    for r in rows {
+        let fr: Vec<String> = r.exit_fractions.iter().map(|f| format!("{:.1}", 100.0 * f)).collect();
+        s.push_str(&format!(
+            "| {} | {:.2} | {} | {} | {} | {} | {:.2} | {:.1} % |\n",
+            r.threshold,
+            r.overall,
+            fmt_group(r.many),
+            fmt_group(r.medium),
+            fmt_group(r.few),
+            fr.join(" / "),
+            r.mean_macs / 1e6,
+            100.0 * r.saving
+        ));
+    }
+    if let Some(r) = rows.first() {
+        s.push_str(&format!("\nMACs of the same network without exits: {:.2} M.\n", r.full_macs as f64 / 1e6));
+    }
     s
 }
 

@@ -1,0 +1,385 @@
+//! `longtail eval`: evaluate a finished (or paused) run's saved weights on the test set.
+//!
+//! Which weights: the last checkpoint, the best epoch's, or the mean of the weights kept over the
+//! last epochs (`average`). Optionally with BatchNorm statistics recomputed (`precise_bn`), an
+//! early-exit sweep over thresholds, and wall-clock timing of early exits that really stop. What
+//! is measured is returned as an [`EvalOutcome`]; the files `publish` attaches (timing, precise BN,
+//! weight average) are written here, next to the run's own files, never over them.
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use anyhow::{Context, Result};
+
+use super::early_exit::{self, EarlyExit, TimingReport};
+use super::evaluate::{predict, TestSet};
+use super::metrics::{evaluate_predictions, parts_alone};
+use super::precise_bn::{self, PreciseBnReport};
+use crate::config;
+use crate::model::Network;
+use crate::report::document::markdown;
+use crate::report::table::{early_exit_table, score_table, timing_blocks};
+use crate::run::{self, EpochScore, GroupsInfo, Provenance, RunDir};
+use crate::train::{checkpoint, trainer};
+
+/// Interleaved passes per way in `--timing` (the medians are reported).
+const TIMING_REPETITIONS: usize = 3;
+
+/// Which of a run's saved weights to evaluate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weights {
+    /// The last checkpoint.
+    Last,
+    /// The best test epoch's weights (`best.ot`).
+    Best,
+}
+
+impl Weights {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Weights::Last => "last",
+            Weights::Best => "best",
+        }
+    }
+}
+
+impl fmt::Display for Weights {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Weights {
+    type Err = EvalRequestError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "last" => Ok(Weights::Last),
+            "best" => Ok(Weights::Best),
+            other => Err(EvalRequestError::UnknownWeights(other.to_string())),
+        }
+    }
+}
+
+/// A request that cannot be carried out, said before any data is read.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum EvalRequestError {
+    #[error("--weights {0:?}: use last or best")]
+    UnknownWeights(String),
+    #[error("--precise-bn 0: give at least one batch (default {})", precise_bn::DEFAULT_BATCHES)]
+    NoBatches,
+    #[error("--average-from averages the kept weights up to the last epoch; --weights {0} does not apply")]
+    AverageOfBest(Weights),
+    #[error("--timing times the saved weights; run it without --average-from")]
+    TimingOfAverage,
+    #[error("--exit-threshold / --timing: this run's model has no early exits")]
+    NoExits,
+}
+
+/// What `longtail eval` was asked to do.
+#[derive(Debug, Clone)]
+pub struct EvalRequest {
+    pub run_dir: PathBuf,
+    /// Dataset folder (else the run's config and the usual search).
+    pub data: Option<PathBuf>,
+    pub weights: Weights,
+    /// Early-exit thresholds to sweep (empty: the configured τ only).
+    pub thresholds: Vec<f64>,
+    pub timing: bool,
+    /// Recompute BN statistics over this many training batches.
+    pub precise_bn: Option<usize>,
+    /// Average the weights kept from this epoch to the last.
+    pub average_from: Option<usize>,
+}
+
+impl EvalRequest {
+    /// The checks that need no file: contradictory flags fail before any work is done.
+    pub fn validate(&self) -> Result<(), EvalRequestError> {
+        if self.precise_bn == Some(0) {
+            return Err(EvalRequestError::NoBatches);
+        }
+        if self.average_from.is_some() && self.weights != Weights::Last {
+            return Err(EvalRequestError::AverageOfBest(self.weights));
+        }
+        if self.average_from.is_some() && self.timing {
+            return Err(EvalRequestError::TimingOfAverage);
+        }
+        Ok(())
+    }
+
+    /// BN statistics are recomputed when asked, and always for averaged weights, which have no
+    /// statistics of their own.
+    fn bn_batches(&self) -> Option<usize> {
+        self.precise_bn.or(self.average_from.map(|_| precise_bn::DEFAULT_BATCHES))
+    }
+}
+
+/// Everything `eval` measured, in the order it is shown.
+#[derive(Debug)]
+pub struct EvalOutcome {
+    /// What was done to the weights before evaluating (averaging, BN recomputation).
+    pub notes: Vec<String>,
+    /// How the weights are named in the tables, e.g. "last, precise BN".
+    pub label: String,
+    /// Full depth first, then each branch and exit answering alone.
+    pub scores: Vec<(String, EpochScore)>,
+    pub groups: GroupsInfo,
+    /// Per-class accuracy of full depth (unnamed) and of each early exit alone.
+    pub per_class: Vec<(Option<String>, Vec<f64>)>,
+    /// Early-exit inference at each requested threshold (runs with exits).
+    pub early_exit: Vec<EarlyExit>,
+    pub timing: Option<TimingReport>,
+    /// Files written for `publish`.
+    pub written: Vec<PathBuf>,
+}
+
+impl EvalOutcome {
+    /// The text `longtail eval` prints.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        for note in &self.notes {
+            s.push_str(note);
+            s.push('\n');
+        }
+        let rows: Vec<(&str, &EpochScore)> = self.scores.iter().map(|(n, sc)| (n.as_str(), sc)).collect();
+        s.push_str(&score_table(&rows, &self.groups));
+        s.push('\n');
+        for (name, acc) in &self.per_class {
+            let values: Vec<String> = acc.iter().map(|a| format!("{a:.1}")).collect();
+            match name {
+                Some(name) => s.push_str(&format!("per class, {name}: {}\n", values.join(" "))),
+                None => s.push_str(&format!("per class: {}\n", values.join(" "))),
+            }
+        }
+        if !self.early_exit.is_empty() {
+            s.push_str(&format!("\nEarly-exit inference ({}):\n{}\n", self.label, early_exit_table(&self.early_exit)));
+        }
+        if let Some(timing) = &self.timing {
+            s.push_str(&markdown(&timing_blocks(timing)));
+        }
+        for path in &self.written {
+            s.push_str(&format!("wrote {} (`longtail publish` attaches it to the result)\n", path.display()));
+        }
+        s
+    }
+}
+
+/// Evaluate the weights `req` names; write the timing / precise-BN / weight-average file when
+/// asked for. The run's checkpoints are only read.
+pub fn evaluate_run(req: &EvalRequest) -> Result<EvalOutcome> {
+    req.validate()?;
+    let dir = RunDir::new(&req.run_dir);
+    let cfg = config::load(&dir.file(run::CONFIG_FILE), &[])?;
+    let device = trainer::resolve_device(&cfg.device)?;
+    let state: run::TrainState = run::read_json(&dir.file(run::STATE_FILE))
+        .with_context(|| format!("{} is not a run directory with saved weights", req.run_dir.display()))?;
+    let (file, epoch) = match req.weights {
+        Weights::Best => (run::BEST_WEIGHTS.to_string(), state.best.as_ref().map_or(0, |b| b.epoch)),
+        Weights::Last => (state.checkpoint.clone(), state.epochs_done),
+    };
+    let data = trainer::load_data(&cfg, req.data.as_deref())?;
+    let mut vs = tch::nn::VarStore::new(device);
+    let net = Network::new(&vs.root(), &cfg.model, data.train.num_classes as i64)?;
+    if (!req.thresholds.is_empty() || req.timing) && !net.has_exits() {
+        return Err(EvalRequestError::NoExits.into());
+    }
+    if cfg.train.channels_last {
+        Network::to_channels_last(&vs);
+    }
+    let mut notes = Vec::new();
+    match req.average_from {
+        Some(from) => {
+            let files = super::average::kept_files(&dir, from, epoch)?;
+            let n = super::average::load_average(&mut vs, &files)?;
+            notes.push(format!("Weights of epochs {from}–{epoch} averaged ({n} files)."));
+        }
+        None => {
+            checkpoint::load(&dir.file(&file), &mut vs)?;
+        }
+    }
+    let recomputed = match req.bn_batches() {
+        Some(n) => {
+            let batches = precise_bn::training_batches(
+                &data.train,
+                &cfg.data.augment,
+                cfg.train.batch_size,
+                cfg.seed,
+                cfg.train.epochs,
+                n,
+                device,
+                cfg.train.channels_last,
+            )
+            .map_err(|e| anyhow::anyhow!("--precise-bn: {e}"))?;
+            let done = precise_bn::recompute(&vs, batches, |xs| {
+                let _ = net.forward(xs, true);
+            });
+            let untouched = match req.average_from {
+                Some(_) => dir.file(run::KEPT_WEIGHTS_DIR),
+                None => dir.file(&file),
+            };
+            notes.push(format!(
+                "BatchNorm statistics of {} layers recomputed over {} training batches ({} images); {} is unchanged.\n",
+                done.layers,
+                done.batches,
+                done.images,
+                untouched.display()
+            ));
+            Some(done)
+        }
+        None => None,
+    };
+
+    let test = TestSet::new(&data.test, device, cfg.train.channels_last);
+    let preds = predict(&net, &test, cfg.eval.batch_size);
+    let rule = cfg.group_rule();
+    let groups = rule.assign(&data.train_counts);
+    let classes = data.train.num_classes;
+    let full = evaluate_predictions(&preds.fused, &test.labels, classes, &groups).accuracy;
+    let branches: Vec<_> = preds
+        .branches
+        .iter()
+        .flatten()
+        .map(|p| evaluate_predictions(p, &test.labels, classes, &groups).accuracy)
+        .collect();
+    let scores = net.has_exits().then(|| early_exit::exit_scores(&net, &test, cfg.eval.batch_size, cfg.loss.scale));
+    let exits = scores.as_ref().map_or_else(Vec::new, |s| early_exit::exits_alone(s, &test.labels, &groups, classes));
+    let parts = parts_alone(&branches, &exits);
+    let label = match req.average_from {
+        Some(from) => format!("epochs {from}–{epoch} averaged, precise BN"),
+        None if recomputed.is_some() => format!("{}, precise BN", req.weights),
+        None => req.weights.to_string(),
+    };
+    let mut score_rows = vec![(label.clone(), EpochScore::new(epoch, &full))];
+    score_rows.extend(parts.iter().map(|(name, acc)| (name.clone(), EpochScore::new(epoch, acc))));
+    // Per class for the early exits only: an exit keeping one class to itself shows here
+    // (results/model-4); the branches have their own plot in the run report.
+    let mut per_class = vec![(None, full.per_class.clone())];
+    per_class.extend(parts[parts.len() - exits.len()..].iter().map(|(n, a)| (Some(n.clone()), a.per_class.clone())));
+
+    let mut outcome = EvalOutcome {
+        notes,
+        label,
+        scores: score_rows,
+        groups: GroupsInfo::new(rule.describe(), data.train_counts.clone(), &groups),
+        per_class,
+        early_exit: Vec::new(),
+        timing: None,
+        written: Vec::new(),
+    };
+    let mut configured_exit = None;
+    if let Some(scores) = &scores {
+        let costs = net.cost_model();
+        let configured_tau = cfg.eval.exit_threshold.unwrap_or(cfg.loss.exit_threshold);
+        let at = |t: f64| early_exit::early_exit_at(scores, &test.labels, &groups, classes, &costs, t);
+        let taus = if req.thresholds.is_empty() { vec![configured_tau] } else { req.thresholds.clone() };
+        outcome.early_exit = taus.iter().map(|&t| at(t)).collect();
+        // The saved results (precise BN, timing) are always at the configured τ, whatever the
+        // sweep asked for: that is the τ of the early exit `publish` attaches them to.
+        if recomputed.is_some() {
+            configured_exit = Some(at(configured_tau));
+        }
+        if req.timing {
+            let rows = [(1, 1000), (256, test.len())]
+                .into_iter()
+                .map(|(batch, images)| {
+                    early_exit::time_early_exit(
+                        &net,
+                        &test,
+                        batch,
+                        images,
+                        configured_tau,
+                        cfg.loss.scale,
+                        TIMING_REPETITIONS,
+                    )
+                })
+                .collect();
+            let report = TimingReport {
+                weights: req.weights.to_string(),
+                epoch: Some(epoch),
+                provenance: Provenance::now(device),
+                machine: run::machine_description(device),
+                engine: run::engine_description(),
+                rows,
+            };
+            let path = dir.file(run::TIMING_FILE);
+            run::write_json(&path, &report)?;
+            outcome.timing = Some(report);
+            outcome.written.push(path);
+        }
+    }
+    if let Some(done) = recomputed {
+        let report = PreciseBnReport {
+            weights: req.weights.to_string(),
+            epoch,
+            averaged_from: req.average_from,
+            layers: done.layers,
+            batches: done.batches,
+            images: done.images,
+            full_depth: full,
+            exits_alone: exits,
+            early_exit: configured_exit,
+            provenance: Provenance::now(device),
+        };
+        let name = if req.average_from.is_some() { run::WEIGHT_AVERAGE_FILE } else { run::PRECISE_BN_FILE };
+        let path = dir.file(name);
+        run::write_json(&path, &report)?;
+        outcome.written.push(path);
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> EvalRequest {
+        EvalRequest {
+            run_dir: PathBuf::from("runs/x"),
+            data: None,
+            weights: Weights::Last,
+            thresholds: Vec::new(),
+            timing: false,
+            precise_bn: None,
+            average_from: None,
+        }
+    }
+
+    #[test]
+    fn weights_parse_and_print_as_the_flag_spells_them() {
+        for w in [Weights::Last, Weights::Best] {
+            assert_eq!(w.as_str().parse::<Weights>(), Ok(w));
+        }
+        let err = "newest".parse::<Weights>().unwrap_err();
+        assert_eq!(err.to_string(), "--weights \"newest\": use last or best");
+    }
+
+    #[test]
+    fn contradictory_flags_are_refused_before_any_work() {
+        assert_eq!(request().validate(), Ok(()));
+        let zero = EvalRequest { precise_bn: Some(0), ..request() };
+        assert_eq!(zero.validate(), Err(EvalRequestError::NoBatches));
+        let best = EvalRequest { average_from: Some(161), weights: Weights::Best, ..request() };
+        assert_eq!(best.validate(), Err(EvalRequestError::AverageOfBest(Weights::Best)));
+        assert!(best.validate().unwrap_err().to_string().contains("--weights best does not apply"));
+        let timed = EvalRequest { average_from: Some(161), timing: true, ..request() };
+        assert_eq!(timed.validate(), Err(EvalRequestError::TimingOfAverage));
+    }
+
+    #[test]
+    fn averaged_weights_always_get_their_own_bn_statistics() {
+        assert_eq!(request().bn_batches(), None);
+        assert_eq!(EvalRequest { precise_bn: Some(50), ..request() }.bn_batches(), Some(50));
+        let averaged = EvalRequest { average_from: Some(161), ..request() };
+        assert_eq!(averaged.bn_batches(), Some(precise_bn::DEFAULT_BATCHES));
+        let both = EvalRequest { average_from: Some(161), precise_bn: Some(20), ..request() };
+        assert_eq!(both.bn_batches(), Some(20));
+    }
+
+    #[test]
+    fn a_folder_without_a_run_is_named_in_the_error() {
+        let tmp = std::env::temp_dir().join(format!("longtail-eval-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).unwrap();
+        let err = evaluate_run(&EvalRequest { run_dir: tmp.clone(), ..request() }).unwrap_err();
+        assert!(format!("{err:#}").contains(&tmp.display().to_string()), "{err:#}");
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+}

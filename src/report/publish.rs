@@ -1,0 +1,99 @@
+//! `longtail publish`: copy a finished run's summary to `results/<name>.json`, with the files
+//! `eval` wrote about the same weights (early-exit timing, precise BN, weight average) attached.
+//! A file about other weights (the run was resumed or retrained after the eval) is refused, so a
+//! published number is always about the weights it names; an existing result is never replaced
+//! without `force`.
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::eval::precise_bn::PreciseBnReport;
+use crate::run::{self, RunDir, Summary};
+
+/// The published file, and what the reader should know about it.
+#[derive(Debug)]
+pub struct Published {
+    pub path: PathBuf,
+    /// Things attached without a check (files older than the check).
+    pub notes: Vec<String>,
+}
+
+/// Write `results/<name>.json` (name: the run's own unless given) from `run_dir`'s summary.
+pub fn publish(run_dir: &Path, name: Option<&str>, results: &Path, force: bool) -> Result<Published> {
+    let dir = RunDir::new(run_dir);
+    let summary_path = dir.file(run::SUMMARY_FILE);
+    if !summary_path.exists() {
+        bail!("{} has no {} yet: the run has not finished", run_dir.display(), run::SUMMARY_FILE);
+    }
+    let mut summary: Summary = run::read_json(&summary_path)?;
+    let mut notes = Vec::new();
+    if let Some(timing) = dir.early_exit_timing()? {
+        let file = dir.file(run::TIMING_FILE);
+        match timing.epoch {
+            Some(epoch) => refuse_other_weights(&summary, &file, run_dir, &timing.weights, epoch, "--timing")?,
+            None => notes.push(format!(
+                "note: {} does not say which epoch it timed (written before eval recorded it); attached unchecked",
+                file.display()
+            )),
+        }
+        let configured = summary.early_exit.as_ref().map(|e| e.threshold);
+        if let Some(other) = timing.rows.iter().map(|r| r.tau).find(|&t| Some(t) != configured) {
+            bail!(
+                "{} timed early exits at τ = {other}, not at the run's configured τ{}: run `longtail eval {} --timing` again",
+                file.display(),
+                configured.map_or(String::new(), |t| format!(" = {t}")),
+                run_dir.display()
+            );
+        }
+        summary.early_exit_timing = Some(timing);
+    }
+    summary.precise_bn = about_the_run(&summary, &dir.file(run::PRECISE_BN_FILE), run_dir, dir.precise_bn()?)?;
+    summary.weight_average =
+        about_the_run(&summary, &dir.file(run::WEIGHT_AVERAGE_FILE), run_dir, dir.weight_average()?)?;
+    let name = name.map_or_else(|| summary.name.clone(), str::to_string);
+    std::fs::create_dir_all(results).with_context(|| format!("cannot create {}", results.display()))?;
+    let path = results.join(format!("{name}.json"));
+    if path.exists() && !force {
+        bail!("{} exists; pass --force to replace it, or --name to publish beside it", path.display());
+    }
+    run::write_json(&path, &summary)?;
+    Ok(Published { path, notes })
+}
+
+/// `eval --precise-bn`'s or `eval --average-from`'s report, if there is one, once
+/// [`refuse_other_weights`] has checked that it describes the run's weights.
+fn about_the_run(
+    summary: &Summary,
+    file: &Path,
+    run_dir: &Path,
+    report: Option<PreciseBnReport>,
+) -> Result<Option<PreciseBnReport>> {
+    let Some(report) = report else { return Ok(None) };
+    let flag = match report.averaged_from {
+        Some(from) => format!("--average-from {from}"),
+        None => "--precise-bn".to_string(),
+    };
+    refuse_other_weights(summary, file, run_dir, &report.weights, report.epoch, &flag)?;
+    Ok(Some(report))
+}
+
+/// A run resumed (or retrained) after an `eval` has other weights than the eval's file
+/// describes: such a file is refused rather than attached to numbers it is not about.
+fn refuse_other_weights(
+    summary: &Summary,
+    file: &Path,
+    run_dir: &Path,
+    weights: &str,
+    epoch: usize,
+    flag: &str,
+) -> Result<()> {
+    match summary.epoch_of(weights) {
+        Some(expected) if expected == epoch => Ok(()),
+        expected => bail!(
+            "{} describes the {weights} weights of epoch {epoch}, but the run's are from epoch {}: run `longtail eval {} {flag}` again",
+            file.display(),
+            expected.map_or("?".to_string(), |e| e.to_string()),
+            run_dir.display()
+        ),
+    }
+}
