@@ -84,6 +84,10 @@ enum Command {
         #[arg(long, default_value = "compare.png")]
         png: PathBuf,
     },
+    /// Are two runs the same run? Compares the configs, every number of metrics.jsonl (wall-clock
+    /// fields aside) and each weights file both have, tensor by tensor; or two .ot files. Exit
+    /// status 0: the same, 1: different.
+    Diff { a: PathBuf, b: PathBuf },
     /// Reproduce a whole comparison table.
     Reproduce {
         #[command(subcommand)]
@@ -479,6 +483,13 @@ fn main() -> ExitCode {
             let runs: Vec<&Path> = runs.iter().map(|p| p.as_path()).collect();
             longtail::report::compare::compare(&runs, by.as_deref(), &png).map(|md| print!("{md}"))
         }
+        Command::Diff { a, b } => match longtail::report::diff::diff(&a, &b) {
+            Ok(d) => {
+                print!("{}", d.render());
+                return if d.same() { ExitCode::SUCCESS } else { ExitCode::from(1) };
+            }
+            Err(e) => Err(e),
+        },
         Command::Reproduce { command: ReproduceCommand::Report(args) } => run_reproduce(args),
         Command::Bench(args) => run_bench(args),
         Command::Data { command } => run_data(command),

@@ -91,3 +91,25 @@ fn publish_refuses_unfinished_runs_and_overwrites() {
     assert_eq!(code, 2);
     assert!(err.contains("not finished"), "{err}");
 }
+
+/// `longtail diff` answers in its exit status as diff(1) does: 0 the same, 1 different, 2 an
+/// error naming the path it could not read.
+#[test]
+fn diff_answers_in_its_exit_status() {
+    use tch::Tensor;
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let w = Tensor::from_slice(&[1.0f32, 2.0]);
+    Tensor::save_multi(&[("w", &w)], path("a.ot")).unwrap();
+    Tensor::save_multi(&[("w", &w.copy())], path("b.ot")).unwrap();
+    Tensor::save_multi(&[("w", &(&w * 2.0))], path("c.ot")).unwrap();
+    let (code, out, _) = longtail(&["diff", &path("a.ot"), &path("b.ot")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 tensors, all equal"), "{out}");
+    let (code, out, _) = longtail(&["diff", &path("a.ot"), &path("c.ot")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("1 differ (largest |Δ| 2.000e0): w"), "{out}");
+    let (code, _, err) = longtail(&["diff", &path("a.ot"), &path("missing")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("missing is neither a run directory"), "{err}");
+}

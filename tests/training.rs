@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use longtail::config::{resolve, Config};
+use longtail::report::diff::diff;
 use longtail::run::{self, RunDir, TrainState};
 use longtail::train::trainer::{train, Outcome, TrainOptions};
 use tch::Tensor;
@@ -155,6 +156,14 @@ fn resume_continues_exactly() {
         assert_eq!(nk, nc);
         assert!(tk.equal(tc), "{nk}: kept weights differ from the checkpoint");
     }
+    // `longtail diff` says the same by content: config (the device aside), every number of the
+    // metrics but wall-clock time, and the weights files both runs have.
+    let d = diff(straight.path(), paused.path()).unwrap();
+    assert!(d.same(), "{}", d.render());
+    let compared: Vec<&str> = d.weights.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(compared, [run::BEST_WEIGHTS, "ckpt-0003.ot"]);
+    assert_eq!(d.only_b, [run::kept_weights_file(2), run::kept_weights_file(3)]);
+    assert!(d.render().ends_with("the same: every number compared is equal\n"), "{}", d.render());
 }
 
 /// `train --fork-from`: a fork starts from the parent's last checkpoint. With the parent's own
@@ -196,6 +205,17 @@ fn fork_continues_from_the_parent_checkpoint() {
     assert_eq!(changed.len(), 1, "{changed:?}");
     assert!(changed[0].starts_with("loss.label_smoothing: "), "{changed:?}");
     assert_ne!(c.last, b.last, "the changed loss trained epochs 2–3 differently");
+    // `longtail diff`: the fork with the parent's config is the parent as far as the parent
+    // goes; the changed fork differs in that key and from epoch 2 on.
+    let d = diff(parent.path(), &same).unwrap();
+    assert!(d.same() && d.best_skipped.is_some(), "{}", d.render());
+    assert!(d.render().contains("the same as far as both go"), "{}", d.render());
+    let d = diff(&same, &forks.path().join("smoothed")).unwrap();
+    assert!(!d.same());
+    assert_eq!(d.config, [("loss.label_smoothing".to_string(), "0.0".to_string(), "0.1".to_string())]);
+    let m = d.metrics.as_ref().unwrap();
+    assert_eq!((m.common.len(), m.differing[0]), (3, 2), "{}", d.render());
+    assert!(d.weights.iter().all(|w| !w.same()), "{}", d.render());
 
     let mut other_data = tiny(3);
     other_data.data.rho = 2.0;

@@ -1,6 +1,7 @@
 //! How people see results: the terminal table, per-run reports (Markdown + self-contained HTML
 //! with PNG plots) and comparisons across runs.
 pub mod compare;
+pub mod diff;
 pub mod document;
 pub mod plots;
 pub mod publish;

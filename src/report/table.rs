@@ -93,3 +93,33 @@ pub fn timing_blocks(r: &TimingReport) -> Vec<Block> {
         .collect();
     vec![Block::Paragraph(note), Block::Table(head.map(String::from).to_vec(), rows)]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(exit_fractions: Vec<f64>) -> EarlyExit {
+        EarlyExit {
+            threshold: 0.9,
+            overall: 77.126,
+            many: Some(90.0),
+            medium: None,
+            few: Some(65.5),
+            mean_macs: 44.43e6,
+            full_macs: 68_862_592,
+            saving: 0.3548,
+            exit_fractions,
+            exit_fractions_by_group: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn early_exit_table_numbers_the_exits_the_rows_have() {
+        let two = early_exit_table(&[row(vec![0.25, 0.125, 0.625])]);
+        assert!(two.starts_with("| τ | overall | many | medium | few | leave at exit 1 / 2 / final (%) |"), "{two}");
+        assert!(two.contains("| 0.9 | 77.13 | 90.00 | — | 65.50 | 25.0 / 12.5 / 62.5 | 44.43 | 35.5 % |"), "{two}");
+        assert!(two.ends_with("\nMACs of the same network without exits: 68.86 M.\n"), "{two}");
+        let one = early_exit_table(&[row(vec![0.5, 0.5])]);
+        assert!(one.contains("| leave at exit 1 / final (%) |"), "{one}");
+    }
+}
