@@ -84,6 +84,12 @@ enum Command {
         #[arg(long, default_value = "compare.png")]
         png: PathBuf,
     },
+    /// Where each run stands: state (running, stopped, finished, failed), epochs, newest and best
+    /// test accuracy, pace and time left. Give run directories or folders of them.
+    Status {
+        #[arg(default_value = "runs")]
+        paths: Vec<PathBuf>,
+    },
     /// Are two runs the same run? Compares the configs, every number of metrics.jsonl (wall-clock
     /// fields aside) and each weights file both have, tensor by tensor; or two .ot files. Exit
     /// status 0: the same, 1: different.
@@ -396,6 +402,14 @@ fn run_train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_status(paths: &[PathBuf]) -> Result<()> {
+    use longtail::report::status::{find_runs, status, table};
+    let now = std::time::SystemTime::now();
+    let rows = find_runs(paths)?.iter().map(|d| status(d, now)).collect::<Result<Vec<_>>>()?;
+    print!("{}", table(&rows));
+    Ok(())
+}
+
 fn run_data(cmd: DataCommand) -> Result<()> {
     match cmd {
         DataCommand::Info { dataset, data, rho } => {
@@ -483,6 +497,7 @@ fn main() -> ExitCode {
             let runs: Vec<&Path> = runs.iter().map(|p| p.as_path()).collect();
             longtail::report::compare::compare(&runs, by.as_deref(), &png).map(|md| print!("{md}"))
         }
+        Command::Status { paths } => run_status(&paths),
         Command::Diff { a, b } => match longtail::report::diff::diff(&a, &b) {
             Ok(d) => {
                 print!("{}", d.render());

@@ -7,4 +7,5 @@ pub mod plots;
 pub mod publish;
 pub mod reproduction;
 pub mod run_report;
+pub mod status;
 pub mod table;
