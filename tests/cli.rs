@@ -25,6 +25,20 @@ fn mistyped_config_key_is_named() {
 }
 
 #[test]
+fn a_dataset_that_is_not_there_leaves_no_run_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = dir.path().join("r");
+    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/demo.toml");
+    let args = ["train", "-c", cfg, "--out", out.to_str().unwrap(), "--data", empty.to_str().unwrap()];
+    let (code, _, err) = longtail(&args);
+    assert_eq!(code, 2);
+    assert!(err.contains(empty.to_str().unwrap()), "the error names the folder: {err}");
+    assert!(!out.exists(), "a run that could not start leaves no directory the same command would refuse");
+}
+
+#[test]
 fn cuda_graphs_are_refused_with_the_reason_before_the_run_starts() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r");

@@ -268,6 +268,9 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         resumes: Vec::new(),
         forked_from: None,
     };
+    // The data is read before the run directory is made: a wrong --data leaves no directory
+    // behind that the same command would then refuse as "already holds a run".
+    let data = load_data(cfg, opts.data_dir.as_deref())?;
     let (dir, state, forked) = match &opts.fork_from {
         Some(_) if opts.resume => bail!(
             "--fork-from starts a new run and --resume continues one; to continue a forked run, pass --resume alone"
@@ -293,7 +296,6 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
     // A divergence message describes the attempt that stopped; this attempt starts clean.
     let _ = std::fs::remove_file(dir.file(run::FAILURE_FILE));
 
-    let data = load_data(cfg, opts.data_dir.as_deref())?;
     let num_classes = data.train.num_classes;
     let rule = cfg.group_rule();
     let groups = rule.assign(&data.train_counts);
