@@ -217,7 +217,7 @@ fn fork_continues_from_the_parent_checkpoint() {
     // `longtail diff`: the fork with the parent's config is the parent as far as the parent
     // goes; the changed fork differs in that key and from epoch 2 on.
     let d = diff(parent.path(), &same).unwrap();
-    assert!(d.same() && d.best_skipped.is_some(), "{}", d.render());
+    assert!(d.same() && d.best_skipped, "{}", d.render());
     assert!(d.render().contains("the same as far as both go"), "{}", d.render());
     let d = diff(&same, &forks.path().join("smoothed")).unwrap();
     assert!(!d.same());

@@ -62,9 +62,9 @@ pub struct RunDiff {
     /// Weights files only one run has.
     pub only_a: Vec<String>,
     pub only_b: Vec<String>,
-    /// Why `best.ot` was not compared: it is the best *so far*, so two runs at different epochs
-    /// may rightly have different ones.
-    pub best_skipped: Option<String>,
+    /// `best.ot` was not compared: it is the best *so far*, so two runs at different epochs may
+    /// rightly have different ones.
+    pub best_skipped: bool,
 }
 
 impl RunDiff {
@@ -91,9 +91,8 @@ impl RunDiff {
             s.push_str(&render_metrics(m));
         }
         // Kept weights (one file per epoch) are summed up in one line unless they differ.
-        let kept_prefix = format!("{}/", run::KEPT_WEIGHTS_DIR);
         let (kept, files): (Vec<&WeightsDiff>, Vec<&WeightsDiff>) =
-            self.weights.iter().partition(|w| w.name.starts_with(&kept_prefix));
+            self.weights.iter().partition(|w| kept_file(&w.name).is_some());
         for w in files {
             s.push_str(&render_weights(w));
         }
@@ -103,8 +102,8 @@ impl RunDiff {
                 "{}: {} kept epochs ({} … {}), {}\n",
                 run::KEPT_WEIGHTS_DIR,
                 kept.len(),
-                first.name.trim_start_matches(&kept_prefix),
-                last.name.trim_start_matches(&kept_prefix),
+                kept_file(&first.name).unwrap_or_default(),
+                kept_file(&last.name).unwrap_or_default(),
                 if differing.is_empty() { "all equal".to_string() } else { format!("{} differ:", differing.len()) }
             ));
             for w in differing.iter().take(5) {
@@ -119,8 +118,11 @@ impl RunDiff {
                 s.push_str(&format!("not compared, only in {which}: {}\n", name_list(names)));
             }
         }
-        if let Some(why) = &self.best_skipped {
-            s.push_str(&format!("{} not compared: {why}\n", run::BEST_WEIGHTS));
+        if self.best_skipped {
+            s.push_str(&format!(
+                "{} not compared: the runs are at different epochs, and it is each one's best so far\n",
+                run::BEST_WEIGHTS
+            ));
         }
         let shorter = self.metrics.as_ref().is_some_and(|m| m.only_a + m.only_b > 0);
         s.push_str(match (self.same(), shorter) {
@@ -195,7 +197,7 @@ pub fn diff(a: &Path, b: &Path) -> Result<RunDiff> {
                 weights: vec![w],
                 only_a: Vec::new(),
                 only_b: Vec::new(),
-                best_skipped: None,
+                best_skipped: false,
             });
         }
         (false, false) => {}
@@ -213,14 +215,13 @@ pub fn diff(a: &Path, b: &Path) -> Result<RunDiff> {
         _ => None,
     };
     let (mut fa, mut fb) = (weights_files(a)?, weights_files(b)?);
-    let best_skipped = match &metrics {
-        Some(m) if m.only_a + m.only_b > 0 && fa.contains(run::BEST_WEIGHTS) && fb.contains(run::BEST_WEIGHTS) => {
-            fa.remove(run::BEST_WEIGHTS);
-            fb.remove(run::BEST_WEIGHTS);
-            Some("the runs are at different epochs, and it is each one's best so far".to_string())
-        }
-        _ => None,
-    };
+    let best_skipped = metrics.as_ref().is_some_and(|m| m.only_a + m.only_b > 0)
+        && fa.contains(run::BEST_WEIGHTS)
+        && fb.contains(run::BEST_WEIGHTS);
+    if best_skipped {
+        fa.remove(run::BEST_WEIGHTS);
+        fb.remove(run::BEST_WEIGHTS);
+    }
     let mut weights = Vec::new();
     for name in fa.intersection(&fb) {
         weights.push(weights_file(&a.join(name), &b.join(name), name)?);
@@ -237,16 +238,20 @@ pub fn diff(a: &Path, b: &Path) -> Result<RunDiff> {
     })
 }
 
+/// For a kept epoch's weights (`weights/epoch-EEEE.ot`), the file name inside the folder.
+fn kept_file(name: &str) -> Option<&str> {
+    name.strip_prefix(run::KEPT_WEIGHTS_DIR)?.strip_prefix('/')
+}
+
 /// File names, with a run of kept weights shortened to its first and last.
 fn name_list(names: &[String]) -> String {
-    let kept_prefix = format!("{}/", run::KEPT_WEIGHTS_DIR);
-    let (kept, files): (Vec<&String>, Vec<&String>) = names.iter().partition(|n| n.starts_with(&kept_prefix));
+    let (kept, files): (Vec<&String>, Vec<&String>) = names.iter().partition(|n| kept_file(n).is_some());
     let mut parts: Vec<String> = files.into_iter().cloned().collect();
     match kept.as_slice() {
         [] => {}
         [one] => parts.push((*one).clone()),
         [first, .., last] => {
-            parts.push(format!("{} kept epochs ({} … {})", kept.len(), first, last.trim_start_matches(&kept_prefix)))
+            parts.push(format!("{} kept epochs ({} … {})", kept.len(), first, kept_file(last).unwrap_or_default()))
         }
     }
     parts.join(", ")
