@@ -55,6 +55,18 @@ enum Command {
         #[arg(long, value_name = "N")]
         average_from: Option<usize>,
     },
+    /// Choose a run's final epoch on validation images the long-tailed subset leaves out (never the
+    /// test set), among the epochs it kept (train --keep-weights-from N), then score that epoch on
+    /// the test set. The result goes to validation_selection.json, which `publish` attaches.
+    Select {
+        run_dir: PathBuf,
+        /// The CIFAR binary folder (a packed subset lacks the left-out images).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Validation images per class at most (a class with fewer left keeps them all).
+        #[arg(long, default_value_t = longtail::data::validation::DEFAULT_PER_CLASS)]
+        per_class: usize,
+    },
     /// Copy a finished run's summary to results/<name>.json (the evidence behind a number).
     Publish {
         run_dir: PathBuf,
@@ -481,6 +493,10 @@ fn main() -> ExitCode {
             let request =
                 EvalRequest { run_dir, data, weights, thresholds: exit_threshold, timing, precise_bn, average_from };
             evaluate_run(&request).map(|outcome| print!("{}", outcome.render()))
+        }
+        Command::Select { run_dir, data, per_class } => {
+            let request = longtail::eval::select::SelectRequest { run_dir, data, per_class };
+            longtail::eval::select::select_on_validation(&request).map(|chosen| print!("{}", chosen.render()))
         }
         Command::Publish { run_dir, name, results, force } => {
             longtail::report::publish::publish(&run_dir, name.as_deref(), &results, force).map(|done| {

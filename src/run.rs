@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::eval::early_exit::{EarlyExit, TimingReport};
 use crate::eval::metrics::{Accuracy, GroupAcc, GroupExitFractions};
 use crate::eval::precise_bn::PreciseBnReport;
+use crate::eval::select::ValidationSelection;
 use crate::train::fork::Fork;
 
 pub const CONFIG_FILE: &str = "config.toml";
@@ -26,6 +27,8 @@ pub const TIMING_FILE: &str = "early_exit_timing.json";
 pub const PRECISE_BN_FILE: &str = "precise_bn.json";
 /// `eval --average-from`'s result: a `PreciseBnReport` of the averaged weights.
 pub const WEIGHT_AVERAGE_FILE: &str = "weight_average.json";
+/// `select`'s result: the epoch chosen on held-out validation images (`eval::select`).
+pub const SELECTION_FILE: &str = "validation_selection.json";
 pub const FAILURE_FILE: &str = "failure.txt";
 /// Where `train --keep-weights-from N` keeps each epoch's weights (`eval --average-from`).
 pub const KEPT_WEIGHTS_DIR: &str = "weights";
@@ -228,6 +231,11 @@ pub struct Summary {
     /// the test set, beside `last`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_average: Option<PreciseBnReport>,
+    /// The epoch chosen on held-out validation images and its test accuracy (`select`; attached
+    /// by `publish` from `SELECTION_FILE`): a selected epoch that did not look at the test set,
+    /// beside `best`, which did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_on_validation: Option<ValidationSelection>,
 }
 
 impl Summary {
@@ -307,6 +315,10 @@ impl RunDir {
 
     pub fn weight_average(&self) -> Result<Option<PreciseBnReport>> {
         self.optional_json(WEIGHT_AVERAGE_FILE)
+    }
+
+    pub fn validation_selection(&self) -> Result<Option<ValidationSelection>> {
+        self.optional_json(SELECTION_FILE)
     }
 
     fn optional_json<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<Option<T>> {

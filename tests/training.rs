@@ -351,3 +351,59 @@ fn weight_average_eval_writes_its_result() {
     refused(&["--average-from", "2", "--weights", "best"], "--weights best does not apply");
     refused(&["--average-from", "4"], "from 1 to the run's last (3)");
 }
+
+/// `select`: every kept epoch is scored on validation images outside the long-tailed subset, one
+/// is chosen, and its test accuracy recomputed from its weights equals what training logged for
+/// that epoch; `publish` attaches the choice. A run that kept no weights is told how to keep them.
+#[test]
+fn select_chooses_a_kept_epoch_on_left_out_images() {
+    let _rng = shared();
+    use longtail::eval::select::ValidationSelection;
+    let cfg = config(&[
+        "data.rho=100",
+        "data.max_per_class=16",
+        "model.arch=\"resnet20\"",
+        "model.widths=[4, 8, 8]",
+        "train.batch_size=32",
+        "train.epochs=3",
+        "train.threads=1",
+        "eval.max_test_images=100",
+        "eval.every=1",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let keep = TrainOptions { keep_weights_from: Some(2), ..options(dir.path(), false, None) };
+    finished(train(&cfg, &keep).unwrap());
+    let select = |run: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_longtail"))
+            .args(["select", run.to_str().unwrap(), "--per-class", "20", "--data"])
+            .arg(common::cifar10_dir())
+            .output()
+            .unwrap()
+    };
+    let out = select(dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let chosen: ValidationSelection = run::read_json(&dir.path().join(run::SELECTION_FILE)).unwrap();
+    // ρ = 100 keeps all of class 0, so the validation set has none of it.
+    assert_eq!(chosen.validation.per_class, [vec![0], vec![20; 9]].concat());
+    assert_eq!(chosen.candidates.iter().map(|c| c.epoch).collect::<Vec<_>>(), vec![2, 3]);
+    let logged = RunDir::new(dir.path()).read_metrics().unwrap();
+    let logged_test = logged[chosen.selected.epoch - 1].test.as_ref().unwrap().overall;
+    assert_eq!(chosen.selected.overall, logged_test, "the chosen weights give the test accuracy logged for them");
+    assert_eq!(chosen.candidates.iter().find(|c| c.epoch == chosen.selected.epoch).unwrap().test, Some(logged_test));
+    assert!(stdout.contains(&format!("Selected epoch {}", chosen.selected.epoch)), "{stdout}");
+    assert!(dir.path().join(longtail::eval::select::SELECTION_PLOT).exists());
+
+    let results = tempfile::tempdir().unwrap();
+    longtail::report::publish::publish(dir.path(), Some("r"), results.path(), false).unwrap();
+    let published: longtail::run::Summary = run::read_json(&results.path().join("r.json")).unwrap();
+    assert_eq!(published.selected_on_validation, Some(chosen));
+
+    let bare = tempfile::tempdir().unwrap();
+    for file in [run::CONFIG_FILE, run::STATE_FILE, run::METRICS_FILE] {
+        std::fs::copy(dir.path().join(file), bare.path().join(file)).unwrap();
+    }
+    let out = select(bare.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--keep-weights-from"), "{err}");
+}

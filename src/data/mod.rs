@@ -7,3 +7,4 @@ pub mod mt19937;
 pub mod pack;
 pub mod rng;
 pub mod subset;
+pub mod validation;

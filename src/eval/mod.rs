@@ -5,3 +5,4 @@ pub mod evaluate;
 pub mod metrics;
 pub mod precise_bn;
 pub mod saved_run;
+pub mod select;

@@ -176,6 +176,67 @@ pub fn training_curves(records: &[EpochRecord], best_epoch: Option<usize>, title
     Ok(())
 }
 
+/// Validation accuracy of each kept epoch against the test accuracy training logged for it, with
+/// the epoch `select` chose: how well the validation set tracks the test set, and how much the
+/// test set moves between neighbouring epochs. The y axis is zoomed to the data.
+pub fn validation_selection(
+    points: &[(usize, f64, Option<f64>)],
+    selected: usize,
+    title: &str,
+    path: &Path,
+) -> Result<()> {
+    register_font();
+    let err = ctx(path);
+    let root = BitMapBackend::new(path, (1000, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(&err)?;
+    let values = points.iter().flat_map(|&(_, v, t)| std::iter::once(v).chain(t));
+    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = if lo > hi { (0.0, 100.0) } else { ((lo - 1.0).floor(), (hi + 1.0).ceil()) };
+    let first = points.iter().map(|p| p.0).min().unwrap_or(0) as f64;
+    let last = points.iter().map(|p| p.0).max().unwrap_or(1) as f64;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("{title} — choosing the epoch on validation images"), ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(35)
+        .y_label_area_size(55)
+        .build_cartesian_2d((first - 0.5)..(last + 0.5), lo..hi)
+        .map_err(&err)?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc("accuracy (%)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.1}"))
+        .light_line_style(RGBColor(238, 238, 238))
+        .draw()
+        .map_err(&err)?;
+    let validation: Vec<(f64, f64)> = points.iter().map(|&(e, v, _)| (e as f64, v)).collect();
+    let test: Vec<(f64, f64)> = points.iter().filter_map(|&(e, _, t)| t.map(|t| (e as f64, t))).collect();
+    let orange = RGBColor(255, 127, 14);
+    for (name, color, pts) in [("validation (chooses)", orange, validation), ("test (logged, not used)", OVERALL, test)]
+    {
+        if pts.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            .map_err(&err)?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(&err)?;
+    }
+    let x = selected as f64;
+    let grey = RGBColor(120, 120, 120);
+    chart
+        .draw_series(DashedLineSeries::new(vec![(x, lo), (x, hi)], 6, 4, grey.stroke_width(1)))
+        .map_err(&err)?
+        .label(format!("chosen epoch ({selected})"))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey));
+    legend(&mut chart, SeriesLabelPosition::LowerRight, path)?;
+    root.present().map_err(&err)?;
+    Ok(())
+}
+
 /// The share of training samples leaving at each exit, per epoch (solid lines, %): how much of
 /// each batch still trains the deeper layers as the exits grow confident. Dashed: the share of
 /// each Many/Medium/Few group's samples that reach the final head, which shows a starved tail.

@@ -1,5 +1,6 @@
 //! `longtail publish`: copy a finished run's summary to `results/<name>.json`, with the files
-//! `eval` wrote about the same weights (early-exit timing, precise BN, weight average) attached.
+//! `eval` wrote about the same weights (early-exit timing, precise BN, weight average) and
+//! `select`'s choice of epoch attached.
 //! A file about other weights (the run was resumed or retrained after the eval) is refused, so a
 //! published number is always about the weights it names; an existing result is never replaced
 //! without `force`.
@@ -50,6 +51,18 @@ pub fn publish(run_dir: &Path, name: Option<&str>, results: &Path, force: bool) 
     summary.precise_bn = about_the_run(&summary, &dir.file(run::PRECISE_BN_FILE), run_dir, dir.precise_bn()?)?;
     summary.weight_average =
         about_the_run(&summary, &dir.file(run::WEIGHT_AVERAGE_FILE), run_dir, dir.weight_average()?)?;
+    if let Some(selection) = dir.validation_selection()? {
+        if selection.run_epochs != summary.last.epoch {
+            bail!(
+                "{} chose among the epochs of a run that ended at epoch {}, but the run now ends at epoch {}: run `longtail select {}` again",
+                dir.file(run::SELECTION_FILE).display(),
+                selection.run_epochs,
+                summary.last.epoch,
+                run_dir.display()
+            );
+        }
+        summary.selected_on_validation = Some(selection);
+    }
     let name = name.map_or_else(|| summary.name.clone(), str::to_string);
     std::fs::create_dir_all(results).with_context(|| format!("cannot create {}", results.display()))?;
     let path = results.join(format!("{name}.json"));

@@ -584,6 +584,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         forked_from: meta.forked_from,
         early_exit_timing: None,
         weight_average: None,
+        selected_on_validation: None,
         precise_bn: None,
     };
     run::write_json(&dir.file(run::SUMMARY_FILE), &summary)?;

@@ -1,0 +1,283 @@
+//! `longtail select`: choose a run's final epoch on held-out validation images, not on the test
+//! set.
+//!
+//! The reference codebases report the best test epoch, which picks the number on the data it is
+//! then scored on. Here every epoch whose weights the run kept (`train --keep-weights-from`) is
+//! scored on a validation set drawn from the training images the long-tailed subset leaves out
+//! (`data::validation`); the epoch with the highest validation accuracy is chosen by a rule fixed
+//! in advance, and only then is it scored on the test set. The result (`validation_selection.json`,
+//! attached by `publish`) and a plot of validation against test accuracy go to the run directory.
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::early_exit::{self, EarlyExit};
+use super::evaluate::{predict, TestSet};
+use super::metrics::{evaluate_predictions, Accuracy};
+use crate::config::{self, Config};
+use crate::data::cifar;
+use crate::data::subset::long_tailed_indices;
+use crate::data::validation::{held_out_indices, per_class_counts, VALIDATION_SEED};
+use crate::model::Network;
+use crate::report::plots;
+use crate::run::{self, EpochScore, Provenance, RunDir};
+use crate::train::{checkpoint, trainer};
+
+/// The plot written beside the result.
+pub const SELECTION_PLOT: &str = "validation_selection.png";
+
+/// The rule, as the result file states it.
+pub const RULE: &str = "the kept epoch with the highest full-depth validation accuracy (mean over the validation \
+                        classes); a tie goes to the later epoch";
+
+/// What `longtail select` was asked to do.
+#[derive(Debug, Clone)]
+pub struct SelectRequest {
+    pub run_dir: PathBuf,
+    /// The CIFAR binary folder (else the run's config and the usual search). A packed dataset
+    /// will not do: it holds only the subset's images.
+    pub data: Option<PathBuf>,
+    /// Validation images per class at most.
+    pub per_class: usize,
+}
+
+/// Where the validation images come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationSet {
+    pub source: String,
+    pub seed: u32,
+    /// Images per class (0 for a class the subset uses up).
+    pub per_class: Vec<usize>,
+    pub images: usize,
+}
+
+/// One kept epoch: its validation accuracy, and the test accuracy training logged for it (shown,
+/// never used to choose).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub epoch: usize,
+    pub validation: f64,
+    pub test: Option<f64>,
+}
+
+/// `validation_selection.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationSelection {
+    pub validation: ValidationSet,
+    pub rule: String,
+    pub candidates: Vec<Candidate>,
+    /// The chosen epoch's test accuracy at full depth, recomputed from its weights.
+    pub selected: EpochScore,
+    pub selected_validation: f64,
+    /// Runs with exits: early-exit inference of the chosen weights at the configured τ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_exit: Option<EarlyExit>,
+    /// The run's last epoch when the selection was made (`publish` refuses a stale file).
+    pub run_epochs: usize,
+    pub provenance: Provenance,
+}
+
+impl ValidationSelection {
+    /// The text `longtail select` prints.
+    pub fn render(&self) -> String {
+        let v = &self.validation;
+        let mut s = format!(
+            "Validation set: {} images ({}), per class {:?}, seed {}.\nRule: {}.\n\n| epoch | validation | test (logged) |\n|---:|---:|---:|\n",
+            v.images, v.source, v.per_class, v.seed, self.rule
+        );
+        for c in &self.candidates {
+            let mark = if c.epoch == self.selected.epoch { " ←" } else { "" };
+            let test = c.test.map_or_else(|| "—".to_string(), |t| format!("{t:.2}"));
+            s.push_str(&format!("| {}{mark} | {:.2} | {test} |\n", c.epoch, c.validation));
+        }
+        let g = |a: Option<f64>| a.map_or_else(|| "—".to_string(), |v| format!("{v:.2}"));
+        let sel = &self.selected;
+        s.push_str(&format!(
+            "\nSelected epoch {} (validation {:.2}): test overall {:.2}, many {}, medium {}, few {}.\n",
+            sel.epoch,
+            self.selected_validation,
+            sel.overall,
+            g(sel.many),
+            g(sel.medium),
+            g(sel.few)
+        ));
+        if let Some(e) = &self.early_exit {
+            s.push_str(&format!(
+                "Early exit at τ = {}: test overall {:.2}, {:.1} % of the MACs saved.\n",
+                e.threshold,
+                e.overall,
+                100.0 * e.saving
+            ));
+        }
+        s
+    }
+}
+
+/// Mean accuracy over the classes that have validation images: the balanced accuracy the test set
+/// measures, less the classes the subset leaves nothing of.
+pub fn validation_accuracy(acc: &Accuracy, per_class: &[usize]) -> f64 {
+    let present: Vec<f64> = acc.per_class.iter().zip(per_class).filter(|(_, &n)| n > 0).map(|(a, _)| *a).collect();
+    present.iter().sum::<f64>() / present.len().max(1) as f64
+}
+
+/// The index of the candidate the rule picks: highest validation accuracy, ties to the later.
+pub fn choose(candidates: &[Candidate]) -> Option<usize> {
+    (0..candidates.len())
+        .reduce(|best, i| if candidates[i].validation >= candidates[best].validation { i } else { best })
+}
+
+/// The epochs whose weights `dir` kept, up to `last`.
+fn kept_epochs(dir: &RunDir, last: usize) -> Vec<usize> {
+    (1..=last).filter(|&e| dir.exists(&run::kept_weights_file(e))).collect()
+}
+
+/// The validation images of `cfg`'s subset: the full training set's images outside it.
+fn validation_images(
+    cfg: &Config,
+    data: Option<&std::path::Path>,
+    per_class: usize,
+) -> Result<(cifar::ImageSet, ValidationSet)> {
+    let kind = cfg.data.dataset;
+    let dir = cifar::find_dir(kind, data).context(
+        "select draws its validation images from the training images the subset leaves out, so it needs the \
+         CIFAR binary release (--data), not a packed subset",
+    )?;
+    let full = cifar::load_train(kind, &dir)?;
+    if cfg.data.rho <= 1.0 {
+        bail!(
+            "{}: the run trains on the whole training set (ρ = {}), so no image is left to validate on",
+            dir.display(),
+            cfg.data.rho
+        );
+    }
+    let used = long_tailed_indices(&full.labels, full.num_classes, cfg.data.rho, cfg.data.subset_seed);
+    let chosen = held_out_indices(&full.labels, full.num_classes, &used, per_class, VALIDATION_SEED);
+    let counts = per_class_counts(&full.labels, &chosen, full.num_classes);
+    let set = ValidationSet {
+        source: format!(
+            "{} training images outside the ρ = {} subset (subset seed {})",
+            kind.name(),
+            cfg.data.rho,
+            cfg.data.subset_seed
+        ),
+        seed: VALIDATION_SEED,
+        per_class: counts,
+        images: chosen.len(),
+    };
+    Ok((full.select(&chosen), set))
+}
+
+/// Score every kept epoch on the validation set, choose one by [`RULE`], score it on the test
+/// set, and write `validation_selection.json` and its plot into the run directory.
+pub fn select_on_validation(req: &SelectRequest) -> Result<ValidationSelection> {
+    if req.per_class == 0 {
+        bail!("--per-class 0: give at least one validation image per class");
+    }
+    let dir = RunDir::new(&req.run_dir);
+    let cfg = config::load(&dir.file(run::CONFIG_FILE), &[])?;
+    let state: run::TrainState = run::read_json(&dir.file(run::STATE_FILE))
+        .with_context(|| format!("{} is not a run directory with saved weights", req.run_dir.display()))?;
+    let epochs = kept_epochs(&dir, state.epochs_done);
+    if epochs.len() < 2 {
+        bail!(
+            "{} kept the weights of {} epoch(s); there is nothing to choose from. Train with --keep-weights-from N to keep each epoch's weights from N on",
+            req.run_dir.display(),
+            epochs.len()
+        );
+    }
+    let device = trainer::resolve_device(&cfg.device)?;
+    let (val_images, validation) = validation_images(&cfg, req.data.as_deref(), req.per_class)?;
+    let data = trainer::load_data(&cfg, req.data.as_deref())?;
+    let mut vs = tch::nn::VarStore::new(device);
+    let net = Network::new(&vs.root(), &cfg.model, data.train.num_classes as i64)?;
+    if cfg.train.channels_last {
+        Network::to_channels_last(&vs);
+    }
+    let classes = data.train.num_classes;
+    let groups = cfg.group_rule().assign(&data.train_counts);
+    let val = TestSet::new(&val_images, device, cfg.train.channels_last);
+    let logged: Vec<run::EpochRecord> = dir.read_metrics()?;
+    let logged_test =
+        |epoch: usize| logged.iter().find(|r| r.epoch == epoch).and_then(|r| r.test.as_ref().map(|t| t.overall));
+
+    let bar = indicatif::ProgressBar::new(epochs.len() as u64).with_message("validating kept epochs");
+    let mut candidates = Vec::with_capacity(epochs.len());
+    for &epoch in &epochs {
+        checkpoint::load(&dir.file(&run::kept_weights_file(epoch)), &mut vs)?;
+        let preds = predict(&net, &val, cfg.eval.batch_size);
+        let acc = evaluate_predictions(&preds.fused, &val.labels, classes, &groups).accuracy;
+        candidates.push(Candidate {
+            epoch,
+            validation: validation_accuracy(&acc, &validation.per_class),
+            test: logged_test(epoch),
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let chosen = &candidates[choose(&candidates).expect("at least two candidates")];
+
+    // Only now is the test set looked at, and only for the chosen epoch.
+    checkpoint::load(&dir.file(&run::kept_weights_file(chosen.epoch)), &mut vs)?;
+    let test = TestSet::new(&data.test, device, cfg.train.channels_last);
+    let preds = predict(&net, &test, cfg.eval.batch_size);
+    let full = evaluate_predictions(&preds.fused, &test.labels, classes, &groups).accuracy;
+    let early_exit = net.has_exits().then(|| {
+        let scores = early_exit::exit_scores(&net, &test, cfg.eval.batch_size, cfg.loss.scale);
+        let tau = cfg.eval.exit_threshold.unwrap_or(cfg.loss.exit_threshold);
+        early_exit::early_exit_at(&scores, &test.labels, &groups, classes, &net.cost_model(), tau)
+    });
+    let selection = ValidationSelection {
+        validation,
+        rule: RULE.to_string(),
+        selected: EpochScore::new(chosen.epoch, &full),
+        selected_validation: chosen.validation,
+        candidates: candidates.clone(),
+        early_exit,
+        run_epochs: state.epochs_done,
+        provenance: Provenance::now(device),
+    };
+    run::write_json(&dir.file(run::SELECTION_FILE), &selection)?;
+    let points: Vec<(usize, f64, Option<f64>)> = candidates.iter().map(|c| (c.epoch, c.validation, c.test)).collect();
+    plots::validation_selection(
+        &points,
+        chosen.epoch,
+        cfg.name.as_deref().unwrap_or("run"),
+        &dir.file(SELECTION_PLOT),
+    )?;
+    Ok(selection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(epoch: usize, validation: f64) -> Candidate {
+        Candidate { epoch, validation, test: None }
+    }
+
+    #[test]
+    fn the_highest_validation_accuracy_wins_and_a_tie_goes_to_the_later_epoch() {
+        let c = [cand(161, 70.0), cand(162, 72.5), cand(163, 71.0)];
+        assert_eq!(choose(&c), Some(1));
+        let tie = [cand(161, 72.5), cand(162, 70.0), cand(163, 72.5)];
+        assert_eq!(choose(&tie), Some(2));
+        assert_eq!(choose(&[]), None);
+    }
+
+    #[test]
+    fn validation_accuracy_averages_only_the_classes_that_have_images() {
+        let acc =
+            Accuracy { overall: 0.0, many: None, medium: None, few: None, per_class: vec![0.0, 80.0, 60.0, 90.0] };
+        // Class 0 has no validation image: its 0 % must not count.
+        assert_eq!(validation_accuracy(&acc, &[0, 500, 500, 500]), (80.0 + 60.0 + 90.0) / 3.0);
+        assert_eq!(validation_accuracy(&acc, &[1, 1, 1, 1]), (0.0 + 80.0 + 60.0 + 90.0) / 4.0);
+    }
+
+    #[test]
+    fn a_request_for_no_images_is_refused_before_any_file_is_read() {
+        let req = SelectRequest { run_dir: PathBuf::from("does/not/exist"), data: None, per_class: 0 };
+        let err = select_on_validation(&req).unwrap_err();
+        assert!(err.to_string().contains("--per-class 0"), "{err}");
+    }
+}
