@@ -401,3 +401,62 @@ fn precise_bn_is_rendered_and_published_with_the_result() {
     let kept: Summary = run::read_json(&results.join("toy-precise.json")).unwrap();
     assert_eq!(kept.precise_bn.map(|p| p.epoch), Some(20), "the published result is left as it was");
 }
+
+/// `select`'s choice: a row, a paragraph and its plot in the report, a column in `compare`, a field
+/// in the published result; a choice made before the run went on is refused.
+#[test]
+fn validation_selection_is_rendered_compared_and_published() {
+    use longtail::eval::select::{Candidate, ValidationSelection, ValidationSet, SELECTION_PLOT};
+    let dir = tempfile::tempdir().unwrap();
+    let summary = synthetic_run(dir.path(), "toy-select", 0.95, true);
+    let candidates: Vec<Candidate> = (16..=20)
+        .map(|epoch| Candidate { epoch, validation: 60.0 + (epoch % 3) as f64, test: Some(65.0 + (epoch % 4) as f64) })
+        .collect();
+    let selection = ValidationSelection {
+        validation: ValidationSet {
+            source: "CIFAR-10 training images outside the ρ = 100 subset (subset seed 0)".into(),
+            seed: 1,
+            per_class: [vec![0], vec![500; 9]].concat(),
+            images: 4500,
+        },
+        rule: longtail::eval::select::RULE.into(),
+        candidates: candidates.clone(),
+        selected: EpochScore { epoch: 17, overall: 68.5, many: Some(80.0), medium: Some(66.0), few: Some(60.0) },
+        selected_validation: 62.0,
+        early_exit: Some(exit_at(0.9, 30.0e6, 69.25)),
+        run_epochs: 20,
+        provenance: provenance("longtail select run", "abc789"),
+    };
+    run::write_json(&dir.path().join(run::SELECTION_FILE), &selection).unwrap();
+    let points: Vec<(usize, f64, Option<f64>)> = candidates.iter().map(|c| (c.epoch, c.validation, c.test)).collect();
+    longtail::report::plots::validation_selection(&points, 17, "toy-select", &dir.path().join(SELECTION_PLOT)).unwrap();
+    assert_eq!(png_size(&dir.path().join(SELECTION_PLOT)), (1000, 480));
+
+    let md = std::fs::read_to_string(run_report::write(dir.path()).unwrap()).unwrap();
+    assert!(md.contains("| epoch chosen on validation | 17 | 68.50 | 80.00 | 66.00 | 60.00 |"), "{md}");
+    assert!(
+        md.contains("Chosen on validation: epoch 17 of the 5 kept, the highest accuracy (62.00 %) on 4500 images"),
+        "{md}"
+    );
+    assert!(md.contains("early exit at τ = 0.9 answers 69.25 %"), "{md}");
+    assert!(md.contains(SELECTION_PLOT), "{md}");
+
+    let results = dir.path().join("results");
+    let out = publish(dir.path(), &results, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let file = results.join("toy-select.json");
+    let published: Summary = run::read_json(&file).unwrap();
+    assert_eq!(published.selected_on_validation.as_ref(), Some(&selection));
+    assert_eq!(published.best, summary.best, "the test-chosen best stays beside it");
+    let md = compare::compare(&[file.as_path()], None, &results.join("cmp.png")).unwrap();
+    assert!(md.contains("| chosen on validation | early exit | chosen on validation, early exit |"), "{md}");
+    assert!(md.contains("| 68.50 | 70.00 | 69.25 |"), "{md}");
+
+    run::write_json(&dir.path().join(run::SELECTION_FILE), &ValidationSelection { run_epochs: 19, ..selection })
+        .unwrap();
+    let out = publish(dir.path(), &results, &["--force"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("longtail select"), "{err}");
+    let kept: Summary = run::read_json(&file).unwrap();
+    assert_eq!(kept.selected_on_validation.map(|v| v.run_epochs), Some(20), "the published result is left as it was");
+}

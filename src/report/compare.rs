@@ -89,10 +89,14 @@ struct GroupRuns {
 /// Numbers only some runs have (from `eval` after training, or from exits): each is a column,
 /// and a mean, when one of the compared runs has it.
 type Extra = (&'static str, fn(&Summary) -> Option<f64>);
-const EXTRAS: [Extra; 3] = [
+const EXTRAS: [Extra; 5] = [
     ("last, precise BN", |s| s.precise_bn.as_ref().filter(|p| p.weights == "last").map(|p| p.full_depth.overall)),
     ("last epochs averaged", |s| s.weight_average.as_ref().map(|p| p.full_depth.overall)),
+    ("chosen on validation", |s| s.selected_on_validation.as_ref().map(|v| v.selected.overall)),
     ("early exit", |s| s.early_exit.as_ref().map(|e| e.overall)),
+    ("chosen on validation, early exit", |s| {
+        s.selected_on_validation.as_ref().and_then(|v| v.early_exit.as_ref()).map(|e| e.overall)
+    }),
 ];
 
 /// Markdown table of the runs (run directories or published results); writes the chart to `png`.

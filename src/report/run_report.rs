@@ -133,6 +133,14 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
             &EpochScore::new(a.epoch, &a.full_depth),
         ));
     }
+    // … and `select`'s choice of epoch.
+    let selection = match &summary.selected_on_validation {
+        Some(v) => Some(v.clone()),
+        None => dir.validation_selection()?,
+    };
+    if let Some(v) = &selection {
+        rows.push(score_row("epoch chosen on validation", &v.selected));
+    }
     blocks.push(Block::Table(head, rows));
     let early = |p: &PreciseBnReport| {
         p.early_exit.as_ref().map_or(String::new(), |e| {
@@ -155,6 +163,31 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
             "Weight average: the mean of the weights of epochs {}–{} (kept by `train --keep-weights-from`), with every BatchNorm's statistics recomputed for it over {} training batches (`eval --average-from`, commit `{}`): a final model chosen by a rule, not by the test set.{}",
             a.averaged_from.unwrap_or(a.epoch), a.epoch, a.batches, a.provenance.commit, early(a)
         )));
+    }
+    if let Some(v) = &selection {
+        let exit = v.early_exit.as_ref().map_or(String::new(), |e| {
+            format!(
+                " Its early exit at τ = {} answers {:.2} % ({:.1} % of the MACs saved).",
+                e.threshold,
+                e.overall,
+                100.0 * e.saving
+            )
+        });
+        blocks.push(Block::Paragraph(format!(
+            "Chosen on validation: epoch {} of the {} kept, the highest accuracy ({:.2} %) on {} images ({}), which no epoch trained on; the test set scored only the chosen epoch (`select`, commit `{}`).{exit}",
+            v.selected.epoch,
+            v.candidates.len(),
+            v.selected_validation,
+            v.validation.images,
+            v.validation.source,
+            v.provenance.commit
+        )));
+        if dir.exists(crate::eval::select::SELECTION_PLOT) {
+            blocks.push(Block::Image(
+                "Validation accuracy of each kept epoch against its logged test accuracy".into(),
+                crate::eval::select::SELECTION_PLOT.into(),
+            ));
+        }
     }
     blocks.push(Block::Paragraph(format!(
         "Many/Medium/Few by {}: many = classes {:?}, medium = {:?}, few = {:?}. Group accuracy is the mean of its classes' accuracies.",
