@@ -160,6 +160,11 @@ impl Config {
         })
     }
 
+    /// The τ of early-exit inference: the eval section's own, else the training decision's.
+    pub fn inference_exit_threshold(&self) -> f64 {
+        self.eval.exit_threshold.unwrap_or(self.loss.exit_threshold)
+    }
+
     /// Whether to evaluate after epoch `epoch` (0-based).
     pub fn eval_at(&self, epoch: usize) -> bool {
         let dense_from = self.eval.dense_from.or(self.train.milestones.first().copied()).unwrap_or(usize::MAX);

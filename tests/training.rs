@@ -82,17 +82,24 @@ fn learns_well_above_chance_in_a_few_hundred_steps() {
 }
 
 fn tiny(epochs: usize) -> Config {
-    config(&[
+    tiny_with(epochs, &[])
+}
+
+/// [`tiny`] with further overrides, which win over its own (they are merged in order).
+fn tiny_with(epochs: usize, extra: &[&str]) -> Config {
+    let epochs = format!("train.epochs={epochs}");
+    let base = [
         "data.rho=1",
         "data.max_per_class=16",
         "model.arch=\"resnet20\"",
         "model.widths=[4, 8, 8]",
         "train.batch_size=32",
-        &format!("train.epochs={epochs}"),
+        &epochs,
         "train.threads=1",
         "eval.max_test_images=100",
         "eval.every=1",
-    ])
+    ];
+    config(&[&base[..], extra].concat())
 }
 
 fn weights(dir: &Path) -> Vec<(String, Tensor)> {
@@ -359,17 +366,8 @@ fn weight_average_eval_writes_its_result() {
 fn select_chooses_a_kept_epoch_on_left_out_images() {
     let _rng = shared();
     use longtail::eval::select::ValidationSelection;
-    let cfg = config(&[
-        "data.rho=100",
-        "data.max_per_class=16",
-        "model.arch=\"resnet20\"",
-        "model.widths=[4, 8, 8]",
-        "train.batch_size=32",
-        "train.epochs=3",
-        "train.threads=1",
-        "eval.max_test_images=100",
-        "eval.every=1",
-    ]);
+    // ρ = 100 (the 16-per-class cap keeps it tiny) leaves images out of the subset to validate on.
+    let cfg = tiny_with(3, &["data.rho=100"]);
     let dir = tempfile::tempdir().unwrap();
     let keep = TrainOptions { keep_weights_from: Some(2), ..options(dir.path(), false, None) };
     finished(train(&cfg, &keep).unwrap());

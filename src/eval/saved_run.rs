@@ -268,7 +268,7 @@ pub fn evaluate_run(req: &EvalRequest) -> Result<EvalOutcome> {
     let mut configured_exit = None;
     if let Some(scores) = &scores {
         let costs = net.cost_model();
-        let configured_tau = cfg.eval.exit_threshold.unwrap_or(cfg.loss.exit_threshold);
+        let configured_tau = cfg.inference_exit_threshold();
         let at = |t: f64| early_exit::early_exit_at(scores, &test.labels, &groups, classes, &costs, t);
         let taus = if req.thresholds.is_empty() { vec![configured_tau] } else { req.thresholds.clone() };
         outcome.early_exit = taus.iter().map(|&t| at(t)).collect();

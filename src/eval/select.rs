@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::early_exit::{self, EarlyExit};
 use super::evaluate::{predict, TestSet};
-use super::metrics::{evaluate_predictions, Accuracy};
+use super::metrics::{evaluate_predictions, fmt_group, Accuracy};
 use crate::config::{self, Config};
 use crate::data::cifar;
 use crate::data::subset::long_tailed_indices;
@@ -88,19 +88,17 @@ impl ValidationSelection {
         );
         for c in &self.candidates {
             let mark = if c.epoch == self.selected.epoch { " ←" } else { "" };
-            let test = c.test.map_or_else(|| "—".to_string(), |t| format!("{t:.2}"));
-            s.push_str(&format!("| {}{mark} | {:.2} | {test} |\n", c.epoch, c.validation));
+            s.push_str(&format!("| {}{mark} | {:.2} | {} |\n", c.epoch, c.validation, fmt_group(c.test)));
         }
-        let g = |a: Option<f64>| a.map_or_else(|| "—".to_string(), |v| format!("{v:.2}"));
         let sel = &self.selected;
         s.push_str(&format!(
             "\nSelected epoch {} (validation {:.2}): test overall {:.2}, many {}, medium {}, few {}.\n",
             sel.epoch,
             self.selected_validation,
             sel.overall,
-            g(sel.many),
-            g(sel.medium),
-            g(sel.few)
+            fmt_group(sel.many),
+            fmt_group(sel.medium),
+            fmt_group(sel.few)
         ));
         if let Some(e) = &self.early_exit {
             s.push_str(&format!(
@@ -138,19 +136,18 @@ fn validation_images(
     data: Option<&std::path::Path>,
     per_class: usize,
 ) -> Result<(cifar::ImageSet, ValidationSet)> {
+    if cfg.data.rho <= 1.0 {
+        bail!(
+            "data.rho = {}: the run trains on the whole training set, so no image is left to validate on",
+            cfg.data.rho
+        );
+    }
     let kind = cfg.data.dataset;
     let dir = cifar::find_dir(kind, data).context(
         "select draws its validation images from the training images the subset leaves out, so it needs the \
          CIFAR binary release (--data), not a packed subset",
     )?;
     let full = cifar::load_train(kind, &dir)?;
-    if cfg.data.rho <= 1.0 {
-        bail!(
-            "{}: the run trains on the whole training set (ρ = {}), so no image is left to validate on",
-            dir.display(),
-            cfg.data.rho
-        );
-    }
     let used = long_tailed_indices(&full.labels, full.num_classes, cfg.data.rho, cfg.data.subset_seed);
     let chosen = held_out_indices(&full.labels, full.num_classes, &used, per_class, VALIDATION_SEED);
     let counts = per_class_counts(&full.labels, &chosen, full.num_classes);
@@ -224,7 +221,7 @@ pub fn select_on_validation(req: &SelectRequest) -> Result<ValidationSelection> 
     let full = evaluate_predictions(&preds.fused, &test.labels, classes, &groups).accuracy;
     let early_exit = net.has_exits().then(|| {
         let scores = early_exit::exit_scores(&net, &test, cfg.eval.batch_size, cfg.loss.scale);
-        let tau = cfg.eval.exit_threshold.unwrap_or(cfg.loss.exit_threshold);
+        let tau = cfg.inference_exit_threshold();
         early_exit::early_exit_at(&scores, &test.labels, &groups, classes, &net.cost_model(), tau)
     });
     let selection = ValidationSelection {

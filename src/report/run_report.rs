@@ -7,8 +7,8 @@ use super::document::{html, markdown, Block};
 use super::plots;
 use super::table;
 use crate::data::cifar::Cifar;
+use crate::eval::early_exit::EarlyExit;
 use crate::eval::metrics::{fmt_group, Accuracy};
-use crate::eval::precise_bn::PreciseBnReport;
 use crate::run::{self, EpochScore, RunDir, Summary};
 
 pub const CURVES_PNG: &str = "curves.png";
@@ -142,10 +142,11 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
         rows.push(score_row("epoch chosen on validation", &v.selected));
     }
     blocks.push(Block::Table(head, rows));
-    let early = |p: &PreciseBnReport| {
-        p.early_exit.as_ref().map_or(String::new(), |e| {
+    // One sentence for every early exit measured beside the trainer's: "<lead> early exit at τ …".
+    let early = |lead: &str, exit: Option<&EarlyExit>| {
+        exit.map_or(String::new(), |e| {
             format!(
-                " With them, early exit at τ = {} answers {:.2} % ({:.1} % of the MACs saved).",
+                " {lead} early exit at τ = {} answers {:.2} % ({:.1} % of the MACs saved).",
                 e.threshold,
                 e.overall,
                 100.0 * e.saving
@@ -155,24 +156,17 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
     if let Some(p) = &precise {
         blocks.push(Block::Paragraph(format!(
             "Precise BN: the same {} weights with every BatchNorm's statistics averaged over {} training batches ({} images) instead of the moving average training left (`eval --precise-bn`, commit `{}`).{}",
-            p.weights, p.batches, p.images, p.provenance.commit, early(p)
+            p.weights, p.batches, p.images, p.provenance.commit, early("With them,", p.early_exit.as_ref())
         )));
     }
     if let Some(a) = &average {
         blocks.push(Block::Paragraph(format!(
             "Weight average: the mean of the weights of epochs {}–{} (kept by `train --keep-weights-from`), with every BatchNorm's statistics recomputed for it over {} training batches (`eval --average-from`, commit `{}`): a final model chosen by a rule, not by the test set.{}",
-            a.averaged_from.unwrap_or(a.epoch), a.epoch, a.batches, a.provenance.commit, early(a)
+            a.averaged_from.unwrap_or(a.epoch), a.epoch, a.batches, a.provenance.commit, early("With them,", a.early_exit.as_ref())
         )));
     }
     if let Some(v) = &selection {
-        let exit = v.early_exit.as_ref().map_or(String::new(), |e| {
-            format!(
-                " Its early exit at τ = {} answers {:.2} % ({:.1} % of the MACs saved).",
-                e.threshold,
-                e.overall,
-                100.0 * e.saving
-            )
-        });
+        let exit = early("Its", v.early_exit.as_ref());
         blocks.push(Block::Paragraph(format!(
             "Chosen on validation: epoch {} of the {} kept, the highest accuracy ({:.2} %) on {} images ({}), which no epoch trained on; the test set scored only the chosen epoch (`select`, commit `{}`).{exit}",
             v.selected.epoch,

@@ -545,7 +545,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         let scores = exit_scores(&s.net, &test, cfg.eval.batch_size, cfg.loss.scale);
         let costs = s.net.cost_model();
         let at = |tau| early_exit_at(&scores, &test.labels, &groups, num_classes, &costs, tau);
-        let tau = cfg.eval.exit_threshold.unwrap_or(cfg.loss.exit_threshold);
+        let tau = cfg.inference_exit_threshold();
         let alone = exits_alone(&scores, &test.labels, &groups, num_classes);
         (Some(at(tau)), SWEEP.iter().map(|&t| at(t)).collect(), Some(alone))
     } else {
