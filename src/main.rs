@@ -210,6 +210,10 @@ struct ReproduceArgs {
     /// Do not train: render the table from the runs that exist.
     #[arg(long)]
     table_only: bool,
+    /// Render the table from the published results in DIR (`<config stem>.json`, as `publish`
+    /// writes them) instead of run directories, into DIR. Implies --table-only.
+    #[arg(long, value_name = "DIR")]
+    results: Option<PathBuf>,
     /// Resume runs the divergence guard stopped.
     #[arg(long)]
     retry_failed: bool,
@@ -220,6 +224,10 @@ struct ReproduceArgs {
     /// Config override passed to every training (e.g. a short schedule for a smoke test).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
+    /// Passed to every training: keep each epoch's weights from epoch N on (for `select`,
+    /// `eval --average-from` and second-stage methods).
+    #[arg(long, value_name = "N")]
+    keep_weights_from: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -332,7 +340,7 @@ fn run_reproduce(args: ReproduceArgs) -> Result<()> {
     let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
     let manifest = Manifest::load(&args.manifest, &root)?;
     let rows = manifest.select(&args.only)?;
-    if !args.table_only {
+    if !args.table_only && args.results.is_none() {
         let opts = RunnerOptions {
             exe: std::env::current_exe().context("cannot find the longtail executable")?,
             root: root.clone(),
@@ -343,16 +351,24 @@ fn run_reproduce(args: ReproduceArgs) -> Result<()> {
             device: args.device.clone(),
             overrides: args.overrides.clone(),
             retry_failed: args.retry_failed,
+            keep_weights_from: args.keep_weights_from,
         };
-        let outcome = train_missing(&Manifest::distinct_configs(&rows), &opts)?;
+        // Train in the order --only names the rows (the table still renders in its own order).
+        let outcome = train_missing(&Manifest::distinct_configs(&manifest.in_given_order(&args.only)?), &opts)?;
         let failed: Vec<&str> = outcome.iter().filter(|(_, ok)| !ok).map(|(n, _)| n.as_str()).collect();
         if !failed.is_empty() {
             eprintln!("not finished: {} (see their logs); the table marks them", failed.join(", "));
         }
     }
-    let md = longtail::report::reproduction::render(&manifest, &rows, &args.runs)?;
+    use longtail::report::reproduction::{render, Source, TABLE_MD};
+    let source = match &args.results {
+        Some(dir) => Source::Results(dir),
+        None => Source::Runs(&args.runs),
+    };
+    let md = render(&manifest, &rows, source)?;
     print!("{md}");
-    eprintln!("wrote {} (and .html, .png)", args.runs.join(longtail::report::reproduction::TABLE_MD).display());
+    let folder = args.results.as_ref().unwrap_or(&args.runs);
+    eprintln!("wrote {} (and .html, .png)", folder.join(TABLE_MD).display());
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use crate::eval::early_exit::{EarlyExit, TimingReport};
 use crate::eval::metrics::{Accuracy, GroupAcc, GroupExitFractions};
 use crate::eval::precise_bn::PreciseBnReport;
 use crate::eval::select::ValidationSelection;
+use crate::model::precision::Precision;
 use crate::train::fork::Fork;
 
 pub const CONFIG_FILE: &str = "config.toml";
@@ -205,6 +206,10 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub early_exit_sweep: Vec<EarlyExit>,
     pub wall_seconds: f64,
+    /// The training forward pass's precision (`train.precision`). Results written before this
+    /// field existed were all trained in fp32, the default it reads as.
+    #[serde(default)]
+    pub precision: Precision,
     pub device: String,
     pub machine: String,
     pub engine: String,

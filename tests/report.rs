@@ -92,6 +92,7 @@ fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary 
             Vec::new()
         },
         wall_seconds: 3725.0,
+        precision: Default::default(),
         device: "Cpu".into(),
         machine: "test machine".into(),
         engine: "tch 0.24.0".into(),

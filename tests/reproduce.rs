@@ -8,7 +8,11 @@ use std::process::Command;
 use longtail::run::{self, Summary};
 
 fn longtail(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_longtail")).args(args).output().unwrap();
+    longtail_in(Path::new("."), args)
+}
+
+fn longtail_in(cwd: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_longtail")).current_dir(cwd).args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),
@@ -29,8 +33,11 @@ fn manifest(dir: &Path) -> String {
     std::fs::write(dir.join("c.toml"), c).unwrap();
     let text = "title = \"tiny table\"\n\
         [[row]]\ngroup = \"g\"\nlabel = \"Row A\"\nconfig = \"a.toml\"\nsource = \"test\"\nreported = { overall = 12.5 }\n\
+        finding = \"tiny runs learn little\"\n\
+        [[row]]\ngroup = \"g\"\nlabel = \"Row D\"\nconfig = \"a.toml\"\nsource = \"test\"\nreported = { overall = 90.0 }\n\
         [[row]]\ngroup = \"g\"\nlabel = \"Row B\"\nconfig = \"b.toml\"\nsource = \"test\"\nreported = { note = \"crashed\" }\n\
-        [[row]]\ngroup = \"g\"\nlabel = \"Row C\"\nconfig = \"c.toml\"\nsource = \"test\"\n";
+        [[row]]\ngroup = \"g\"\nlabel = \"Row C\"\nconfig = \"c.toml\"\nsource = \"test\"\n\
+        [[headline]]\nsystem = \"Sys\"\npaper = [\"Row A\", \"\", \"Row D\"]\nours = [\"Row A\", \"Row B\", \"Row D\"]\n";
     let path = dir.join("m.toml");
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
@@ -82,6 +89,66 @@ fn trains_what_is_missing_and_marks_the_rest() {
     let (code, _, err) = with(&["--data", data.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("c: stopped earlier") && err.contains("--retry-failed"), "{err}");
+
+    // From published results only: a's result (its best set to 20 so that both gaps exceed a
+    // point), b never published. The run directories are not read.
+    let results = dir.path().join("results");
+    std::fs::create_dir_all(&results).unwrap();
+    let mut a_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(runs.join("a").join(run::SUMMARY_FILE)).unwrap()).unwrap();
+    a_json["best"]["overall"] = 20.0.into();
+    std::fs::write(results.join("a.json"), a_json.to_string()).unwrap();
+    std::fs::rename(&runs, dir.path().join("elsewhere")).unwrap();
+    let (code, out, err) = longtail_in(dir.path(), &["reproduce", "report", "--manifest", &m, "--results", "results"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 of 4 rows have a published result (`results/<config>.json`"), "{out}");
+    assert!(!out.contains(dir.path().to_str().unwrap()), "no machine path in the table: {out}");
+    let row = |label: &str| out.lines().find(|l| l.contains(&format!("| {label} |"))).unwrap().to_string();
+    assert!(row("Row A").contains("20.00 @") && row("Row A").contains("+7.50") && row("Row A").contains("fp32"));
+    assert!(row("Row B").contains("not published"), "{}", row("Row B"));
+    assert!(out.contains("**g · Row A** (+7.50): tiny runs learn little"), "{out}");
+    assert!(out.contains("**g · Row D** (-70.00): no measured explanation recorded yet."), "{out}");
+    for f in ["report-table.md", "report-table.html", "report-table.png", "report-headline.md"] {
+        assert!(results.join(f).is_file(), "{f}");
+    }
+    let headline = std::fs::read_to_string(results.join("report-headline.md")).unwrap();
+    let sys = headline.lines().find(|l| l.starts_with("| Sys |")).unwrap();
+    // ρ=100: paper 12.50, no report, ours 20.00; ρ=50: B not published; ρ=10: D's paper 90.00.
+    assert_eq!(sys, "| Sys | 12.50 | — | **20.00** | — | — | … | 90.00 | — | **20.00** |", "{headline}");
+    assert!(!dir.path().join("runs").exists(), "--results trains nothing");
+}
+
+/// The committed table and the README's headline are exactly what the committed results render:
+/// nobody edited a number by hand, and a clone re-renders the same table.
+#[test]
+fn committed_table_and_readme_headline_are_rendered_from_results() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    std::fs::create_dir_all(&results).unwrap();
+    for entry in std::fs::read_dir(repo.join("results")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            std::fs::copy(&path, results.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let manifest = repo.join("configs/report/table.toml");
+    let args = ["reproduce", "report", "--manifest", manifest.to_str().unwrap(), "--results", "results"];
+    let (code, _, err) = longtail_in(dir.path(), &args);
+    assert_eq!(code, 0, "{err}");
+    let fresh = std::fs::read_to_string(results.join("report-table.md")).unwrap();
+    let committed = std::fs::read_to_string(repo.join("results/report-table.md")).unwrap();
+    assert!(
+        fresh == committed,
+        "results/report-table.md is not what `longtail reproduce report --table-only --results results` renders \
+         from results/*.json; re-render it"
+    );
+    let headline = std::fs::read_to_string(results.join("report-headline.md")).unwrap();
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    assert!(
+        readme.contains(&headline),
+        "README.md's headline table is not the rendered results/report-headline.md; paste it again:\n{headline}"
+    );
 }
 
 #[test]

@@ -19,6 +19,16 @@ pub enum Precision {
     Bf16,
 }
 
+impl Precision {
+    /// The config value's spelling ("fp32", "bf16"), as tables print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
 #[derive(Debug, Error, PartialEq)]
 pub enum PrecisionError {
     #[error(

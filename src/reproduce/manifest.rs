@@ -31,6 +31,9 @@ pub struct Row {
     pub source: String,
     #[serde(default)]
     pub reported: Reported,
+    /// Where our number lands more than a point from the reported one: one sentence on why,
+    /// measured where that was cheap. The table prints it under the rows.
+    pub finding: Option<String>,
 }
 
 impl Row {
@@ -45,12 +48,29 @@ impl Row {
     }
 }
 
+/// One system of the headline table: for each imbalance of `Manifest::HEADLINE_RHOS`, the row
+/// (by label) whose reported number is the paper's, the one whose reported number is the
+/// report's, and the one whose run is ours. An empty string leaves that cell empty.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadlineSystem {
+    pub system: String,
+    #[serde(default)]
+    pub paper: Vec<String>,
+    #[serde(default)]
+    pub report: Vec<String>,
+    pub ours: Vec<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub title: String,
     #[serde(rename = "row")]
     pub rows: Vec<Row>,
+    /// The short table of the README: systems across the imbalances, paper / report / ours.
+    #[serde(default, rename = "headline")]
+    pub headline: Vec<HeadlineSystem>,
     /// Folder the config paths are relative to (the manifest's project root).
     #[serde(skip)]
     pub root: PathBuf,
@@ -62,6 +82,7 @@ impl Manifest {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read manifest {}", path.display()))?;
         let mut m: Manifest = toml::from_str(&text).with_context(|| format!("manifest {}", path.display()))?;
         m.root = root.to_path_buf();
+        m.check_headline().with_context(|| format!("manifest {}", path.display()))?;
         for (i, r) in m.rows.iter().enumerate() {
             if !root.join(&r.config).is_file() {
                 bail!(
@@ -74,6 +95,38 @@ impl Manifest {
             }
         }
         Ok(m)
+    }
+
+    /// The imbalances the headline table's columns stand for, in order.
+    pub const HEADLINE_RHOS: [u32; 3] = [100, 50, 10];
+
+    /// The row a headline cell names: its label must match exactly one row.
+    pub fn row_labelled(&self, label: &str) -> Result<&Row> {
+        let mut found = self.rows.iter().filter(|r| r.label == label);
+        match (found.next(), found.next()) {
+            (Some(r), None) => Ok(r),
+            (None, _) => bail!("headline names row {label:?}, which is not a row label"),
+            (Some(_), Some(_)) => bail!("headline names row {label:?}, a label several rows have"),
+        }
+    }
+
+    fn check_headline(&self) -> Result<()> {
+        for h in &self.headline {
+            for (key, labels) in [("paper", &h.paper), ("report", &h.report), ("ours", &h.ours)] {
+                if !labels.is_empty() && labels.len() != Self::HEADLINE_RHOS.len() {
+                    bail!(
+                        "headline {:?}: {key} has {} entries; give one per imbalance ({:?}), \"\" for none",
+                        h.system,
+                        labels.len(),
+                        Self::HEADLINE_RHOS
+                    );
+                }
+                for l in labels.iter().filter(|l| !l.is_empty()) {
+                    self.row_labelled(l).with_context(|| format!("headline {:?}, {key}", h.system))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Rows whose config stem or label is in `only` (all rows when `only` is empty). Unknown
@@ -90,6 +143,19 @@ impl Manifest {
             }
         }
         Ok(self.rows.iter().filter(|r| only.iter().any(|n| n == &r.stem() || n == &r.label)).cloned().collect())
+    }
+
+    /// The rows `select(only)` gives, in the order `only` names them (the table's order when
+    /// `only` is empty): the order in which `reproduce --only a,b` trains them.
+    pub fn in_given_order(&self, only: &[String]) -> Result<Vec<Row>> {
+        let rows = self.select(only)?;
+        if only.is_empty() {
+            return Ok(rows);
+        }
+        let rank = |r: &Row| only.iter().position(|n| n == &r.stem() || n == &r.label).unwrap_or(usize::MAX);
+        let mut ordered = rows;
+        ordered.sort_by_key(rank); // stable: rows one name matches keep the table's order
+        Ok(ordered)
     }
 
     /// Distinct configs of `rows`, in first-seen order (each is trained once).
@@ -151,6 +217,22 @@ source = "elsewhere"
         assert_eq!(m.select(&["Model 8".into()]).unwrap()[0].stem(), "a");
         let err = m.select(&["model-99".into()]).unwrap_err().to_string();
         assert!(err.contains("model-99") && err.contains("a, b"), "{err}");
+    }
+
+    #[test]
+    fn training_follows_the_order_only_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.toml", "");
+        write(dir.path(), "b.toml", "");
+        let m = Manifest::load(&write(dir.path(), "m.toml", TWO_ROWS), dir.path()).unwrap();
+        let stems = |rows: Vec<Row>| rows.iter().map(Row::stem).collect::<Vec<_>>();
+        // select keeps the table's order; in_given_order follows --only.
+        assert_eq!(stems(m.select(&["b".into(), "a".into()]).unwrap()), ["a", "b", "a"]);
+        assert_eq!(stems(m.in_given_order(&["b".into(), "a".into()]).unwrap()), ["b", "a", "a"]);
+        let configs = Manifest::distinct_configs(&m.in_given_order(&["b".into(), "a".into()]).unwrap());
+        assert_eq!(stems(configs), ["b", "a"]);
+        assert_eq!(stems(m.in_given_order(&[]).unwrap()), ["a", "b", "a"]);
+        assert!(m.in_given_order(&["nope".into()]).is_err());
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct RunnerOptions {
     pub overrides: Vec<String>,
     /// Resume runs the divergence guard stopped (they will usually diverge again).
     pub retry_failed: bool,
+    /// `train --keep-weights-from N` for every training.
+    pub keep_weights_from: Option<usize>,
 }
 
 /// One training to launch.
@@ -210,6 +212,9 @@ fn spawn(job: &Job, opts: &RunnerOptions, threads: Option<usize>) -> Result<Chil
     }
     for o in &opts.overrides {
         cmd.arg("--set").arg(o);
+    }
+    if let Some(n) = opts.keep_weights_from {
+        cmd.arg("--keep-weights-from").arg(n.to_string());
     }
     cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
     cmd.spawn().with_context(|| format!("cannot start {}", opts.exe.display()))

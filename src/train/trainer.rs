@@ -575,6 +575,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         early_exit,
         early_exit_sweep,
         wall_seconds: wall,
+        precision: cfg.train.precision,
         device: meta.device,
         machine: meta.machine,
         engine: meta.engine,
