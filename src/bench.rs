@@ -211,7 +211,7 @@ pub fn run(o: &BenchOptions) -> Result<BenchResult> {
         anyhow::bail!("--cuda-graphs: {why}");
     }
     Ok(BenchResult {
-        engine: crate::run::engine_description(),
+        engine: crate::store::engine_description(),
         threads: tch::get_num_threads(),
         train_step_nchw: train_step_rate(&nchw, o)?,
         train_pipeline_nchw: pipeline_rate(&nchw, o, false)?,

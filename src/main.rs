@@ -10,7 +10,8 @@ use longtail::data::cifar::{self, Cifar};
 use longtail::data::{download, subset};
 use longtail::eval::saved_run::{evaluate_run, EvalRequest, Weights};
 use longtail::report::table::{early_exit_table, score_table};
-use longtail::run::{self, EpochScore};
+use longtail::run::EpochScore;
+use longtail::store;
 use longtail::train::trainer::{self, Outcome, TrainOptions};
 
 #[derive(Parser)]
@@ -398,7 +399,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
         resume,
         data_dir: data,
         config_path: Some(config_path.display().to_string()),
-        command: run::shell_command(),
+        command: store::shell_command(),
         plain,
         stop_after,
         threads,
@@ -491,7 +492,7 @@ fn run_data(cmd: DataCommand) -> Result<()> {
             let text = subset::format_indices(&idx);
             match out {
                 Some(p) => {
-                    run::atomic_write(&p, text.as_bytes())?;
+                    store::atomic_write(&p, text.as_bytes())?;
                     eprintln!("wrote {} indices to {}", idx.len(), p.display());
                 }
                 None => print!("{text}"),
@@ -512,7 +513,12 @@ fn main() -> ExitCode {
         }
         Command::Select { run_dir, data, per_class } => {
             let request = longtail::eval::select::SelectRequest { run_dir, data, per_class };
-            longtail::eval::select::select_on_validation(&request).map(|chosen| print!("{}", chosen.render()))
+            longtail::eval::select::select_on_validation(&request).and_then(|chosen| {
+                let plot = request.run_dir.join(longtail::eval::select::SELECTION_PLOT);
+                longtail::report::plots::selection(&chosen.selection, &chosen.run_name, &plot)?;
+                print!("{}", chosen.selection.render());
+                Ok(())
+            })
         }
         Command::Publish { run_dir, name, results, force } => {
             longtail::report::publish::publish(&run_dir, name.as_deref(), &results, force).map(|done| {

@@ -2,10 +2,11 @@
 //! expected sizes and the tables carry the numbers of the run's own summary.
 use std::path::Path;
 
-use longtail::eval::early_exit::EarlyExit;
 use longtail::eval::metrics::{Accuracy, GroupExitFractions};
 use longtail::report::{compare, run_report};
+use longtail::run::EarlyExit;
 use longtail::run::{self, EpochRecord, EpochScore, GroupsInfo, RunDir, Summary};
+use longtail::store;
 
 fn acc(overall: f64, per_class: Vec<f64>) -> Accuracy {
     let mean = |r: std::ops::Range<usize>| Some(per_class[r.clone()].iter().sum::<f64>() / r.len() as f64);
@@ -105,7 +106,7 @@ fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary 
         selected_on_validation: None,
         finished_at: "2026-11-27T01:00:00Z".into(),
     };
-    run::write_json(&dir.join(run::SUMMARY_FILE), &summary).unwrap();
+    store::write_json(&dir.join(run::SUMMARY_FILE), &summary).unwrap();
     summary
 }
 
@@ -114,8 +115,8 @@ fn png_size(path: &Path) -> (u32, u32) {
     (img.width(), img.height())
 }
 
-fn provenance(command: &str, commit: &str) -> longtail::run::Provenance {
-    longtail::run::Provenance {
+fn provenance(command: &str, commit: &str) -> longtail::store::Provenance {
+    longtail::store::Provenance {
         measured_at: "2026-11-28T15:00:00Z".into(),
         command: command.into(),
         commit: commit.into(),
@@ -124,8 +125,8 @@ fn provenance(command: &str, commit: &str) -> longtail::run::Provenance {
 }
 
 /// `eval --precise-bn`'s report of the last weights (epoch 20) of a synthetic run.
-fn precise_report(overall: f64, early_exit: Option<EarlyExit>) -> longtail::eval::precise_bn::PreciseBnReport {
-    longtail::eval::precise_bn::PreciseBnReport {
+fn precise_report(overall: f64, early_exit: Option<EarlyExit>) -> longtail::run::PreciseBnReport {
+    longtail::run::PreciseBnReport {
         weights: "last".into(),
         epoch: 20,
         averaged_from: None,
@@ -212,7 +213,7 @@ fn compare_averages_the_seeds_of_one_setting() {
     let mut s = synthetic_run(dirs[2].path(), "a-seed1", 2.9, false); // 68.65
     std::fs::write(dirs[2].path().join(run::CONFIG_FILE), "[loss]\nalpha = 0.9\n").unwrap();
     s.seed = 1;
-    run::write_json(&dirs[2].path().join(run::SUMMARY_FILE), &s).unwrap();
+    store::write_json(&dirs[2].path().join(run::SUMMARY_FILE), &s).unwrap();
     let png = dirs[0].path().join("cmp.png");
     let paths: Vec<&Path> = dirs.iter().map(|d| d.path()).collect();
     let md = compare::compare(&paths, Some("loss.alpha"), &png).unwrap();
@@ -227,7 +228,7 @@ fn compare_averages_the_seeds_of_one_setting() {
 
 #[test]
 fn compare_reads_published_results_with_precise_bn_and_early_exit() {
-    use longtail::eval::precise_bn::PreciseBnReport;
+    use longtail::run::PreciseBnReport;
     let runs = tempfile::tempdir().unwrap();
     let results = tempfile::tempdir().unwrap();
     // Publish three runs of one setting the way `publish` lays them out: results/<name>.json,
@@ -250,7 +251,7 @@ fn compare_reads_published_results_with_precise_bn_and_early_exit() {
         std::fs::create_dir_all(&folder).unwrap();
         std::fs::copy(runs.path().join(&name).join(run::CONFIG_FILE), folder.join(run::CONFIG_FILE)).unwrap();
         let file = results.path().join(format!("{name}.json"));
-        run::write_json(&file, &s).unwrap();
+        store::write_json(&file, &s).unwrap();
         paths.push(file);
     }
     let png = results.path().join("cmp.png");
@@ -292,7 +293,7 @@ fn publish(run: &Path, results: &Path, extra: &[&str]) -> std::process::Output {
 
 #[test]
 fn early_exit_timing_is_rendered_and_published_with_the_result() {
-    use longtail::eval::early_exit::{ExitTiming, TimingReport};
+    use longtail::run::{ExitTiming, TimingReport};
     let dir = tempfile::tempdir().unwrap();
     synthetic_run(dir.path(), "toy-exits", 0.95, true);
     let row = |batch, images, full, early| ExitTiming {
@@ -312,7 +313,7 @@ fn early_exit_timing_is_rendered_and_published_with_the_result() {
         engine: "tch 0.24.0".into(),
         rows: vec![row(1, 1000, 3.0, 1.5), row(256, 10000, 9.0, 6.0)],
     };
-    run::write_json(&dir.path().join(run::TIMING_FILE), &timing).unwrap();
+    store::write_json(&dir.path().join(run::TIMING_FILE), &timing).unwrap();
     let md = std::fs::read_to_string(run_report::write(dir.path()).unwrap()).unwrap();
     assert!(md.contains("Early exits: wall clock"), "{md}");
     assert!(md.contains("| 1 | 1000 | 3.00 | 1.50 | 2.00× | 70.00 |"), "{md}");
@@ -322,22 +323,22 @@ fn early_exit_timing_is_rendered_and_published_with_the_result() {
     let results = dir.path().join("results");
     let out = publish(dir.path(), &results, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let published: Summary = run::read_json(&results.join("toy-exits.json")).unwrap();
+    let published: Summary = store::read_json(&results.join("toy-exits.json")).unwrap();
     let t = published.early_exit_timing.expect("the timing travels with the result");
     assert_eq!(t.rows.len(), 2);
     assert_eq!((t.rows[0].batch, t.rows[0].early_exit_seconds), (1, 1.5));
     // The run's own summary is left as the trainer wrote it.
-    let own: Summary = run::read_json(&dir.path().join(run::SUMMARY_FILE)).unwrap();
+    let own: Summary = store::read_json(&dir.path().join(run::SUMMARY_FILE)).unwrap();
     assert!(own.early_exit_timing.is_none());
 
     // A timing of other weights (the run was resumed after it), or at another τ than the
     // result's early exit, is refused and the published result is left as it was.
     let refused = |bad: &TimingReport, says: &str| {
-        run::write_json(&dir.path().join(run::TIMING_FILE), bad).unwrap();
+        store::write_json(&dir.path().join(run::TIMING_FILE), bad).unwrap();
         let out = publish(dir.path(), &results, &["--force"]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains(says), "{err}");
-        let kept: Summary = run::read_json(&results.join("toy-exits.json")).unwrap();
+        let kept: Summary = store::read_json(&results.join("toy-exits.json")).unwrap();
         assert_eq!(kept.early_exit_timing.map(|t| t.provenance.commit), Some("abc123".to_string()));
     };
     refused(&TimingReport { epoch: Some(19), ..timing.clone() }, "epoch 19");
@@ -345,7 +346,7 @@ fn early_exit_timing_is_rendered_and_published_with_the_result() {
     other_tau.rows[1].tau = 0.5;
     refused(&other_tau, "τ = 0.5");
     // A file from before the epoch was recorded is still attached, with a note.
-    run::write_json(&dir.path().join(run::TIMING_FILE), &TimingReport { epoch: None, ..timing }).unwrap();
+    store::write_json(&dir.path().join(run::TIMING_FILE), &TimingReport { epoch: None, ..timing }).unwrap();
     let out = publish(dir.path(), &results, &["--force"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("attached unchecked"));
@@ -353,11 +354,11 @@ fn early_exit_timing_is_rendered_and_published_with_the_result() {
 
 #[test]
 fn precise_bn_is_rendered_and_published_with_the_result() {
-    use longtail::eval::precise_bn::PreciseBnReport;
+    use longtail::run::PreciseBnReport;
     let dir = tempfile::tempdir().unwrap();
     let summary = synthetic_run(dir.path(), "toy-precise", 0.95, true);
     let report = precise_report(66.6, summary.early_exit.clone());
-    run::write_json(&dir.path().join(run::PRECISE_BN_FILE), &report).unwrap();
+    store::write_json(&dir.path().join(run::PRECISE_BN_FILE), &report).unwrap();
     let md = std::fs::read_to_string(run_report::write(dir.path()).unwrap()).unwrap();
     assert!(md.contains("| last, precise BN | 20 | 66.60 |"), "{md}");
     assert!(md.contains("averaged over 200 training batches (25600 images)"), "{md}");
@@ -366,7 +367,7 @@ fn precise_bn_is_rendered_and_published_with_the_result() {
     let results = dir.path().join("results");
     let out = publish(dir.path(), &results, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let published: Summary = run::read_json(&results.join("toy-precise.json")).unwrap();
+    let published: Summary = store::read_json(&results.join("toy-precise.json")).unwrap();
     let p = published.precise_bn.expect("precise BN travels with the result");
     assert_eq!((p.batches, p.full_depth.overall), (200, 66.6));
     // The trainer's own numbers stay as they were.
@@ -379,27 +380,27 @@ fn precise_bn_is_rendered_and_published_with_the_result() {
         early_exit: Some(exit_at(0.9, 30.0e6, 71.5)),
         ..report.clone()
     };
-    run::write_json(&dir.path().join(run::WEIGHT_AVERAGE_FILE), &average).unwrap();
+    store::write_json(&dir.path().join(run::WEIGHT_AVERAGE_FILE), &average).unwrap();
     let md = std::fs::read_to_string(run_report::write(dir.path()).unwrap()).unwrap();
     assert!(md.contains("| epochs 16–20 averaged, precise BN | 20 | 67.70 |"), "{md}");
     assert!(md.contains("the mean of the weights of epochs 16–20"), "{md}");
     assert!(md.contains("early exit at τ = 0.9 answers 71.50 %"), "{md}");
     let out = publish(dir.path(), &results, &["--force"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let published: Summary = run::read_json(&results.join("toy-precise.json")).unwrap();
+    let published: Summary = store::read_json(&results.join("toy-precise.json")).unwrap();
     assert_eq!(published.weight_average.map(|a| (a.averaged_from, a.full_depth.overall)), Some((Some(16), 67.7)));
-    run::write_json(&dir.path().join(run::WEIGHT_AVERAGE_FILE), &PreciseBnReport { epoch: 19, ..average }).unwrap();
+    store::write_json(&dir.path().join(run::WEIGHT_AVERAGE_FILE), &PreciseBnReport { epoch: 19, ..average }).unwrap();
     let out = publish(dir.path(), &results, &["--force"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("--average-from 16"), "{err}");
     std::fs::remove_file(dir.path().join(run::WEIGHT_AVERAGE_FILE)).unwrap();
 
     // A precise-BN file about other weights (the run was resumed after it) is refused.
-    run::write_json(&dir.path().join(run::PRECISE_BN_FILE), &PreciseBnReport { epoch: 19, ..report }).unwrap();
+    store::write_json(&dir.path().join(run::PRECISE_BN_FILE), &PreciseBnReport { epoch: 19, ..report }).unwrap();
     let out = publish(dir.path(), &results, &["--force"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("epoch 19"), "{}", String::from_utf8_lossy(&out.stderr));
-    let kept: Summary = run::read_json(&results.join("toy-precise.json")).unwrap();
+    let kept: Summary = store::read_json(&results.join("toy-precise.json")).unwrap();
     assert_eq!(kept.precise_bn.map(|p| p.epoch), Some(20), "the published result is left as it was");
 }
 
@@ -407,7 +408,8 @@ fn precise_bn_is_rendered_and_published_with_the_result() {
 /// in the published result; a choice made before the run went on is refused.
 #[test]
 fn validation_selection_is_rendered_compared_and_published() {
-    use longtail::eval::select::{Candidate, ValidationSelection, ValidationSet, SELECTION_PLOT};
+    use longtail::eval::select::SELECTION_PLOT;
+    use longtail::run::{Candidate, ValidationSelection, ValidationSet};
     let dir = tempfile::tempdir().unwrap();
     let summary = synthetic_run(dir.path(), "toy-select", 0.95, true);
     let candidates: Vec<Candidate> = (16..=20)
@@ -428,7 +430,7 @@ fn validation_selection_is_rendered_compared_and_published() {
         run_epochs: 20,
         provenance: provenance("longtail select run", "abc789"),
     };
-    run::write_json(&dir.path().join(run::SELECTION_FILE), &selection).unwrap();
+    store::write_json(&dir.path().join(run::SELECTION_FILE), &selection).unwrap();
     let points: Vec<(usize, f64, Option<f64>)> = candidates.iter().map(|c| (c.epoch, c.validation, c.test)).collect();
     longtail::report::plots::validation_selection(&points, 17, "toy-select", &dir.path().join(SELECTION_PLOT)).unwrap();
     assert_eq!(png_size(&dir.path().join(SELECTION_PLOT)), (1000, 480));
@@ -446,18 +448,18 @@ fn validation_selection_is_rendered_compared_and_published() {
     let out = publish(dir.path(), &results, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let file = results.join("toy-select.json");
-    let published: Summary = run::read_json(&file).unwrap();
+    let published: Summary = store::read_json(&file).unwrap();
     assert_eq!(published.selected_on_validation.as_ref(), Some(&selection));
     assert_eq!(published.best, summary.best, "the test-chosen best stays beside it");
     let md = compare::compare(&[file.as_path()], None, &results.join("cmp.png")).unwrap();
     assert!(md.contains("| chosen on validation | early exit | chosen on validation, early exit |"), "{md}");
     assert!(md.contains("| 68.50 | 70.00 | 69.25 |"), "{md}");
 
-    run::write_json(&dir.path().join(run::SELECTION_FILE), &ValidationSelection { run_epochs: 19, ..selection })
+    store::write_json(&dir.path().join(run::SELECTION_FILE), &ValidationSelection { run_epochs: 19, ..selection })
         .unwrap();
     let out = publish(dir.path(), &results, &["--force"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("longtail select"), "{err}");
-    let kept: Summary = run::read_json(&file).unwrap();
+    let kept: Summary = store::read_json(&file).unwrap();
     assert_eq!(kept.selected_on_validation.map(|v| v.run_epochs), Some(20), "the published result is left as it was");
 }

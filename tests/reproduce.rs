@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use longtail::run::{self, Summary};
+use longtail::store;
 
 fn longtail(args: &[&str]) -> (i32, String, String) {
     longtail_in(Path::new("."), args)
@@ -58,7 +59,7 @@ fn trains_what_is_missing_and_marks_the_rest() {
 
     let (code, out, err) = with(&["--only", "a", "--data", data.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    let a: Summary = run::read_json(&runs.join("a").join(run::SUMMARY_FILE)).unwrap();
+    let a: Summary = store::read_json(&runs.join("a").join(run::SUMMARY_FILE)).unwrap();
     assert!(out.contains(&format!("{:.2} @{}", a.best.overall, a.best.epoch)), "{out}");
     assert!(out.contains(&format!("{:+.2}", a.best.overall - 12.5)), "Δ against the reported number: {out}");
     assert!(!out.contains("Row B"), "--only restricts the table to the chosen rows");
@@ -74,7 +75,7 @@ fn trains_what_is_missing_and_marks_the_rest() {
     let (code, out, err) = with(&["--jobs", "2", "--data", data.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("a: finished") && err.contains("skipped"), "{err}");
-    let b: Summary = run::read_json(&runs.join("b").join(run::SUMMARY_FILE)).unwrap();
+    let b: Summary = store::read_json(&runs.join("b").join(run::SUMMARY_FILE)).unwrap();
     let row_b = out.lines().find(|l| l.contains("Row B")).unwrap();
     assert!(row_b.contains(&format!("{:.2}", b.last.overall)) && row_b.contains("finished"), "{row_b}");
     for f in ["report-table.md", "report-table.html", "report-table.png"] {

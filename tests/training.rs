@@ -9,6 +9,7 @@ use longtail::config::{resolve, Config};
 use longtail::report::diff::diff;
 use longtail::report::status::{status, Phase};
 use longtail::run::{self, RunDir, TrainState};
+use longtail::store;
 use longtail::train::trainer::{train, Outcome, TrainOptions};
 use tch::Tensor;
 
@@ -103,7 +104,7 @@ fn tiny_with(epochs: usize, extra: &[&str]) -> Config {
 }
 
 fn weights(dir: &Path) -> Vec<(String, Tensor)> {
-    let st: TrainState = run::read_json(&dir.join(run::STATE_FILE)).unwrap();
+    let st: TrainState = store::read_json(&dir.join(run::STATE_FILE)).unwrap();
     let mut w = Tensor::load_multi(dir.join(st.checkpoint)).unwrap();
     w.sort_by(|a, b| a.0.cmp(&b.0));
     w
@@ -279,7 +280,7 @@ fn divergence_stops_cleanly_and_keeps_the_last_good_checkpoint() {
     assert!(msg.contains("(ce)") || msg.contains("gradient of"), "names the term or parameter: {msg}");
     let saved = std::fs::read_to_string(dir.path().join(run::FAILURE_FILE)).unwrap();
     assert_eq!(saved.trim(), msg);
-    let st: TrainState = run::read_json(&dir.path().join(run::STATE_FILE)).unwrap();
+    let st: TrainState = store::read_json(&dir.path().join(run::STATE_FILE)).unwrap();
     assert_eq!(st.epochs_done, 1, "no epoch after the divergence was recorded");
     assert!(!dir.path().join(run::SUMMARY_FILE).exists());
     for (name, t) in weights(dir.path()) {
@@ -292,10 +293,10 @@ fn divergence_stops_cleanly_and_keeps_the_last_good_checkpoint() {
 #[test]
 fn precise_bn_eval_writes_its_result_and_leaves_the_checkpoint() {
     let _rng = shared();
-    use longtail::eval::precise_bn::PreciseBnReport;
+    use longtail::run::PreciseBnReport;
     let dir = tempfile::tempdir().unwrap();
     finished(train(&tiny(1), &options(dir.path(), false, None)).unwrap());
-    let st: TrainState = run::read_json(&dir.path().join(run::STATE_FILE)).unwrap();
+    let st: TrainState = store::read_json(&dir.path().join(run::STATE_FILE)).unwrap();
     let ckpt = dir.path().join(&st.checkpoint);
     let before = std::fs::read(&ckpt).unwrap();
     let eval = |batches: &str| {
@@ -309,7 +310,7 @@ fn precise_bn_eval_writes_its_result_and_leaves_the_checkpoint() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("last, precise BN"), "{stdout}");
-    let report: PreciseBnReport = run::read_json(&dir.path().join(run::PRECISE_BN_FILE)).unwrap();
+    let report: PreciseBnReport = store::read_json(&dir.path().join(run::PRECISE_BN_FILE)).unwrap();
     // 160 images in batches of 32: 3 full batches, ResNet-20's 19 BatchNorms.
     assert_eq!((report.batches, report.images, report.layers, report.epoch), (3, 96, 19, 1));
     assert!((0.0..=100.0).contains(&report.full_depth.overall));
@@ -325,11 +326,11 @@ fn precise_bn_eval_writes_its_result_and_leaves_the_checkpoint() {
 #[test]
 fn weight_average_eval_writes_its_result() {
     let _rng = shared();
-    use longtail::eval::precise_bn::PreciseBnReport;
+    use longtail::run::PreciseBnReport;
     let dir = tempfile::tempdir().unwrap();
     let keep = TrainOptions { keep_weights_from: Some(2), ..options(dir.path(), false, None) };
     finished(train(&tiny(3), &keep).unwrap());
-    let st: TrainState = run::read_json(&dir.path().join(run::STATE_FILE)).unwrap();
+    let st: TrainState = store::read_json(&dir.path().join(run::STATE_FILE)).unwrap();
     let ckpt = dir.path().join(&st.checkpoint);
     let before = std::fs::read(&ckpt).unwrap();
     let eval = |extra: &[&str]| {
@@ -345,7 +346,7 @@ fn weight_average_eval_writes_its_result() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("Weights of epochs 2–3 averaged (2 files)"), "{stdout}");
     assert!(stdout.contains("epochs 2–3 averaged, precise BN"), "{stdout}");
-    let report: PreciseBnReport = run::read_json(&dir.path().join(run::WEIGHT_AVERAGE_FILE)).unwrap();
+    let report: PreciseBnReport = store::read_json(&dir.path().join(run::WEIGHT_AVERAGE_FILE)).unwrap();
     assert_eq!((report.averaged_from, report.epoch, report.batches, report.layers), (Some(2), 3, 3, 19));
     assert!(!dir.path().join(run::PRECISE_BN_FILE).exists(), "the averaged weights have their own file");
     assert_eq!(std::fs::read(&ckpt).unwrap(), before, "the checkpoint must not change");
@@ -365,7 +366,7 @@ fn weight_average_eval_writes_its_result() {
 #[test]
 fn select_chooses_a_kept_epoch_on_left_out_images() {
     let _rng = shared();
-    use longtail::eval::select::ValidationSelection;
+    use longtail::run::ValidationSelection;
     // ρ = 100 (the 16-per-class cap keeps it tiny) leaves images out of the subset to validate on.
     let cfg = tiny_with(3, &["data.rho=100"]);
     let dir = tempfile::tempdir().unwrap();
@@ -381,7 +382,7 @@ fn select_chooses_a_kept_epoch_on_left_out_images() {
     let out = select(dir.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let chosen: ValidationSelection = run::read_json(&dir.path().join(run::SELECTION_FILE)).unwrap();
+    let chosen: ValidationSelection = store::read_json(&dir.path().join(run::SELECTION_FILE)).unwrap();
     // ρ = 100 keeps all of class 0, so the validation set has none of it.
     assert_eq!(chosen.validation.per_class, [vec![0], vec![20; 9]].concat());
     assert_eq!(chosen.candidates.iter().map(|c| c.epoch).collect::<Vec<_>>(), vec![2, 3]);
@@ -394,7 +395,7 @@ fn select_chooses_a_kept_epoch_on_left_out_images() {
 
     let results = tempfile::tempdir().unwrap();
     longtail::report::publish::publish(dir.path(), Some("r"), results.path(), false).unwrap();
-    let published: longtail::run::Summary = run::read_json(&results.path().join("r.json")).unwrap();
+    let published: longtail::run::Summary = store::read_json(&results.path().join("r.json")).unwrap();
     assert_eq!(published.selected_on_validation, Some(chosen));
 
     let bare = tempfile::tempdir().unwrap();

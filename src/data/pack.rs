@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cifar::{self, Cifar, ImageSet};
 use super::subset::long_tailed_indices;
-use crate::run;
+use crate::store;
 
 pub const CARD_FILE: &str = "longtail-pack.json";
 pub const TRAIN_FILE: &str = "train-lt.bin";
@@ -40,7 +40,7 @@ pub fn write(kind: Cifar, release_dir: &Path, rho: f64, seed: u32, out: &Path) -
         bytes.extend_from_slice(train.image(i));
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    run::atomic_write(&out.join(TRAIN_FILE), &bytes)?;
+    store::atomic_write(&out.join(TRAIN_FILE), &bytes)?;
     for spec in kind.test_files() {
         let (from, to) = (release_dir.join(spec.name), out.join(spec.name));
         std::fs::copy(&from, &to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
@@ -53,7 +53,7 @@ pub fn write(kind: Cifar, release_dir: &Path, rho: f64, seed: u32, out: &Path) -
         counts: train.class_counts(),
         train_md5: cifar::md5_hex(&bytes),
     };
-    run::write_json(&out.join(CARD_FILE), &card)?;
+    store::write_json(&out.join(CARD_FILE), &card)?;
     Ok(card)
 }
 
@@ -61,7 +61,7 @@ pub fn write(kind: Cifar, release_dir: &Path, rho: f64, seed: u32, out: &Path) -
 /// candidate present is one.
 pub fn find(kind: Cifar, flag: Option<&Path>) -> Option<(PathBuf, PackCard)> {
     let dir = cifar::candidate_dirs(kind, flag).into_iter().next()?;
-    let card = run::read_json::<PackCard>(&dir.join(CARD_FILE)).ok()?;
+    let card = store::read_json::<PackCard>(&dir.join(CARD_FILE)).ok()?;
     Some((dir, card))
 }
 

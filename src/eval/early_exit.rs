@@ -2,13 +2,12 @@
 //! exit's max softmax ≥ τ, answer its arg-max and stop; otherwise go on to the final head.
 //! Accuracy, the fraction of images leaving at each exit (overall and per group), and the mean
 //! MACs per image against the same network without exits.
-use serde::{Deserialize, Serialize};
 use tch::{Device, Kind};
 
 use super::evaluate::TestSet;
-use super::metrics::{evaluate_predictions, Accuracy, GroupAcc};
+use super::metrics::{evaluate_predictions, Accuracy};
 use crate::model::{CostModel, Network};
-use crate::run::Provenance;
+use crate::run::{EarlyExit, ExitTiming};
 
 /// Confidence and prediction of every exit for every test image (computed once, then any number
 /// of thresholds are cheap).
@@ -39,26 +38,6 @@ pub fn exit_scores(net: &Network, test: &TestSet, batch_size: usize, scale: f64)
         start += len;
     }
     ExitScores { confidence, prediction }
-}
-
-/// The result of early-exit inference at one threshold.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EarlyExit {
-    pub threshold: f64,
-    pub overall: f64,
-    pub many: GroupAcc,
-    pub medium: GroupAcc,
-    pub few: GroupAcc,
-    /// Mean multiply–accumulates per image, exit heads included.
-    pub mean_macs: f64,
-    /// MACs of the same network without exits.
-    pub full_macs: u64,
-    /// 1 − mean_macs / full_macs.
-    pub saving: f64,
-    /// Fraction of test images leaving at each exit (last = final head).
-    pub exit_fractions: Vec<f64>,
-    /// The same per group: [many, medium, few][exit].
-    pub exit_fractions_by_group: Vec<Vec<f64>>,
 }
 
 /// Index of the exit each image leaves at for threshold `tau`.
@@ -120,45 +99,6 @@ pub fn exits_alone(scores: &ExitScores, labels: &[i64], groups: &[usize], num_cl
         .iter()
         .map(|preds| evaluate_predictions(preds, labels, num_classes, groups).accuracy)
         .collect()
-}
-
-/// Wall-clock of full-depth versus early-exit inference at one batch size.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExitTiming {
-    pub batch: usize,
-    pub images: usize,
-    pub tau: f64,
-    /// Interleaved passes per way (full, early, full, early, …); the seconds are their medians,
-    /// so a slow moment of the machine hits both ways alike instead of one.
-    pub repetitions: usize,
-    /// Seconds for `images` images without the exit heads (the plain network).
-    pub full_depth_seconds: f64,
-    /// Seconds with early exits that really stop (`Network::early_exit_predict`).
-    pub early_exit_seconds: f64,
-    /// Accuracy of the early-exit predictions (equal to the simulated one up to float noise).
-    pub early_exit_accuracy: f64,
-}
-
-impl ExitTiming {
-    pub fn speedup(&self) -> f64 {
-        self.full_depth_seconds / self.early_exit_seconds
-    }
-}
-
-/// `eval --timing`'s evidence: the measurements with where, when and by what they were taken.
-/// Written to the run directory (`run::TIMING_FILE`); `publish` attaches it to the result.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TimingReport {
-    /// Which weights were timed (`last` or `best`), and their epoch. Files written before the
-    /// epoch was recorded have none; `publish` cannot check those against the run.
-    pub weights: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub epoch: Option<usize>,
-    #[serde(flatten)]
-    pub provenance: Provenance,
-    pub machine: String,
-    pub engine: String,
-    pub rows: Vec<ExitTiming>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

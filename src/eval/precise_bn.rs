@@ -9,49 +9,18 @@
 //! many batches removes it, so two runs can be compared on their weights rather than on luck.
 //!
 //! Only the buffers change, in memory: the checkpoint on disk is never touched.
-use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
-use super::early_exit::EarlyExit;
-use super::metrics::Accuracy;
 use crate::data::augment::AugmentConfig;
 use crate::data::cifar::ImageSet;
 use crate::data::loader::{batches_per_epoch, epoch_order, make_batch};
 use crate::model::resnet::BN_MOMENTUM;
-use crate::run::Provenance;
 use crate::train::step::images_to_device;
 
 /// Default number of training batches averaged by `eval --precise-bn` (two epochs at ρ = 100 and
 /// batch 128; PreciseBN's authors find a few thousand images enough).
 pub const DEFAULT_BATCHES: usize = 200;
-
-/// `eval --precise-bn`'s evidence, written to the run directory (`run::PRECISE_BN_FILE`);
-/// `publish` attaches it to the result beside the trainer's own (moving-average) numbers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PreciseBnReport {
-    /// Which weights (`last` or `best`) and the epoch they are from.
-    pub weights: String,
-    pub epoch: usize,
-    /// Set for `eval --average-from`: the weights are the mean of the kept weights of epochs
-    /// `averaged_from..=epoch` (`eval::average`), with BN statistics recomputed for them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub averaged_from: Option<usize>,
-    /// BN layers recomputed, and the training batches and images they were averaged over.
-    pub layers: usize,
-    pub batches: usize,
-    pub images: usize,
-    /// Full-depth test accuracy with the recomputed statistics.
-    pub full_depth: Accuracy,
-    /// Runs with exits: each exit answering every test image alone, and early-exit inference at
-    /// the configured τ, both with the recomputed statistics.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exits_alone: Vec<Accuracy>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub early_exit: Option<EarlyExit>,
-    #[serde(flatten)]
-    pub provenance: Provenance,
-}
 
 /// `n` full training batches as training draws them (its augmentation, Mixup included), taken
 /// from the epochs after `after_epoch`: fresh draws the weights were not trained on, yet the same

@@ -11,15 +11,16 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result};
 
-use super::early_exit::{self, EarlyExit, TimingReport};
+use super::early_exit;
 use super::evaluate::{predict, TestSet};
 use super::metrics::{evaluate_predictions, parts_alone};
-use super::precise_bn::{self, PreciseBnReport};
+use super::precise_bn;
 use crate::config;
 use crate::model::Network;
 use crate::report::document::markdown;
 use crate::report::table::{early_exit_table, score_table, timing_blocks};
-use crate::run::{self, EpochScore, GroupsInfo, Provenance, RunDir};
+use crate::run::{self, EarlyExit, EpochScore, GroupsInfo, PreciseBnReport, RunDir, TimingReport};
+use crate::store::{self, Provenance};
 use crate::train::{checkpoint, trainer};
 
 /// Interleaved passes per way in `--timing` (the medians are reported).
@@ -170,7 +171,7 @@ pub fn evaluate_run(req: &EvalRequest) -> Result<EvalOutcome> {
     let dir = RunDir::new(&req.run_dir);
     let cfg = config::load(&dir.file(run::CONFIG_FILE), &[])?;
     let device = trainer::resolve_device(&cfg.device)?;
-    let state: run::TrainState = run::read_json(&dir.file(run::STATE_FILE))
+    let state: run::TrainState = store::read_json(&dir.file(run::STATE_FILE))
         .with_context(|| format!("{} is not a run directory with saved weights", req.run_dir.display()))?;
     let (file, epoch) = match req.weights {
         Weights::Best => (run::BEST_WEIGHTS.to_string(), state.best.as_ref().map_or(0, |b| b.epoch)),
@@ -296,12 +297,12 @@ pub fn evaluate_run(req: &EvalRequest) -> Result<EvalOutcome> {
                 weights: req.weights.to_string(),
                 epoch: Some(epoch),
                 provenance: Provenance::now(device),
-                machine: run::machine_description(device),
-                engine: run::engine_description(),
+                machine: store::machine_description(device),
+                engine: store::engine_description(),
                 rows,
             };
             let path = dir.file(run::TIMING_FILE);
-            run::write_json(&path, &report)?;
+            store::write_json(&path, &report)?;
             outcome.timing = Some(report);
             outcome.written.push(path);
         }
@@ -321,7 +322,7 @@ pub fn evaluate_run(req: &EvalRequest) -> Result<EvalOutcome> {
         };
         let name = if req.average_from.is_some() { run::WEIGHT_AVERAGE_FILE } else { run::PRECISE_BN_FILE };
         let path = dir.file(name);
-        run::write_json(&path, &report)?;
+        store::write_json(&path, &report)?;
         outcome.written.push(path);
     }
     Ok(outcome)

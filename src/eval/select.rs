@@ -10,18 +10,17 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
 
-use super::early_exit::{self, EarlyExit};
+use super::early_exit;
 use super::evaluate::{predict, TestSet};
-use super::metrics::{evaluate_predictions, fmt_group, Accuracy};
+use super::metrics::{evaluate_predictions, Accuracy};
 use crate::config::{self, Config};
 use crate::data::cifar;
 use crate::data::subset::long_tailed_indices;
 use crate::data::validation::{held_out_indices, per_class_counts, VALIDATION_SEED};
 use crate::model::Network;
-use crate::report::plots;
-use crate::run::{self, EpochScore, Provenance, RunDir};
+use crate::run::{self, Candidate, EpochScore, RunDir, ValidationSelection, ValidationSet};
+use crate::store::{self, Provenance};
 use crate::train::{checkpoint, trainer};
 
 /// The plot written beside the result.
@@ -40,76 +39,6 @@ pub struct SelectRequest {
     pub data: Option<PathBuf>,
     /// Validation images per class at most.
     pub per_class: usize,
-}
-
-/// Where the validation images come from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ValidationSet {
-    pub source: String,
-    pub seed: u32,
-    /// Images per class (0 for a class the subset uses up).
-    pub per_class: Vec<usize>,
-    pub images: usize,
-}
-
-/// One kept epoch: its validation accuracy, and the test accuracy training logged for it (shown,
-/// never used to choose).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Candidate {
-    pub epoch: usize,
-    pub validation: f64,
-    pub test: Option<f64>,
-}
-
-/// `validation_selection.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ValidationSelection {
-    pub validation: ValidationSet,
-    pub rule: String,
-    pub candidates: Vec<Candidate>,
-    /// The chosen epoch's test accuracy at full depth, recomputed from its weights.
-    pub selected: EpochScore,
-    pub selected_validation: f64,
-    /// Runs with exits: early-exit inference of the chosen weights at the configured τ.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub early_exit: Option<EarlyExit>,
-    /// The run's last epoch when the selection was made (`publish` refuses a stale file).
-    pub run_epochs: usize,
-    pub provenance: Provenance,
-}
-
-impl ValidationSelection {
-    /// The text `longtail select` prints.
-    pub fn render(&self) -> String {
-        let v = &self.validation;
-        let mut s = format!(
-            "Validation set: {} images ({}), per class {:?}, seed {}.\nRule: {}.\n\n| epoch | validation | test (logged) |\n|---:|---:|---:|\n",
-            v.images, v.source, v.per_class, v.seed, self.rule
-        );
-        for c in &self.candidates {
-            let mark = if c.epoch == self.selected.epoch { " ←" } else { "" };
-            s.push_str(&format!("| {}{mark} | {:.2} | {} |\n", c.epoch, c.validation, fmt_group(c.test)));
-        }
-        let sel = &self.selected;
-        s.push_str(&format!(
-            "\nSelected epoch {} (validation {:.2}): test overall {:.2}, many {}, medium {}, few {}.\n",
-            sel.epoch,
-            self.selected_validation,
-            sel.overall,
-            fmt_group(sel.many),
-            fmt_group(sel.medium),
-            fmt_group(sel.few)
-        ));
-        if let Some(e) = &self.early_exit {
-            s.push_str(&format!(
-                "Early exit at τ = {}: test overall {:.2}, {:.1} % of the MACs saved.\n",
-                e.threshold,
-                e.overall,
-                100.0 * e.saving
-            ));
-        }
-        s
-    }
 }
 
 /// Mean accuracy over the classes that have validation images: the balanced accuracy the test set
@@ -167,13 +96,21 @@ fn validation_images(
 
 /// Score every kept epoch on the validation set, choose one by [`RULE`], score it on the test
 /// set, and write `validation_selection.json` and its plot into the run directory.
-pub fn select_on_validation(req: &SelectRequest) -> Result<ValidationSelection> {
+/// What `select` chose (also written to the run's `SELECTION_FILE`), and the run's name, which
+/// the command's plot (`SELECTION_PLOT`) takes for its title.
+#[derive(Debug)]
+pub struct Selected {
+    pub selection: ValidationSelection,
+    pub run_name: String,
+}
+
+pub fn select_on_validation(req: &SelectRequest) -> Result<Selected> {
     if req.per_class == 0 {
         bail!("--per-class 0: give at least one validation image per class");
     }
     let dir = RunDir::new(&req.run_dir);
     let cfg = config::load(&dir.file(run::CONFIG_FILE), &[])?;
-    let state: run::TrainState = run::read_json(&dir.file(run::STATE_FILE))
+    let state: run::TrainState = store::read_json(&dir.file(run::STATE_FILE))
         .with_context(|| format!("{} is not a run directory with saved weights", req.run_dir.display()))?;
     let epochs = kept_epochs(&dir, state.epochs_done);
     if epochs.len() < 2 {
@@ -234,15 +171,8 @@ pub fn select_on_validation(req: &SelectRequest) -> Result<ValidationSelection> 
         run_epochs: state.epochs_done,
         provenance: Provenance::now(device),
     };
-    run::write_json(&dir.file(run::SELECTION_FILE), &selection)?;
-    let points: Vec<(usize, f64, Option<f64>)> = candidates.iter().map(|c| (c.epoch, c.validation, c.test)).collect();
-    plots::validation_selection(
-        &points,
-        chosen.epoch,
-        cfg.name.as_deref().unwrap_or("run"),
-        &dir.file(SELECTION_PLOT),
-    )?;
-    Ok(selection)
+    store::write_json(&dir.file(run::SELECTION_FILE), &selection)?;
+    Ok(Selected { selection, run_name: cfg.name.clone().unwrap_or_else(|| "run".into()) })
 }
 
 #[cfg(test)]

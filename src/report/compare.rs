@@ -12,6 +12,7 @@ use super::document::{markdown, Block};
 use super::plots;
 use crate::eval::metrics::fmt_group;
 use crate::run::{self, RunDir, Summary};
+use crate::store;
 
 /// A finished run as `compare` reads it: its summary, and where its resolved config is.
 struct Compared {
@@ -24,11 +25,11 @@ struct Compared {
 fn load(path: &Path) -> Result<Compared> {
     if path.is_dir() {
         let dir = RunDir::new(path);
-        let summary = run::read_json(&dir.file(run::SUMMARY_FILE))
+        let summary = store::read_json(&dir.file(run::SUMMARY_FILE))
             .with_context(|| format!("{} is not a finished run", path.display()))?;
         return Ok(Compared { summary, config: dir.file(run::CONFIG_FILE) });
     }
-    let summary = run::read_json(path)
+    let summary = store::read_json(path)
         .with_context(|| format!("{} is neither a run directory nor a published result", path.display()))?;
     Ok(Compared { summary, config: path.with_extension("").join(run::CONFIG_FILE) })
 }

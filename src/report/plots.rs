@@ -176,6 +176,14 @@ pub fn training_curves(records: &[EpochRecord], best_epoch: Option<usize>, title
     Ok(())
 }
 
+/// `select`'s plot: every kept epoch's validation accuracy and logged test accuracy, the chosen
+/// epoch marked.
+pub fn selection(selection: &crate::run::ValidationSelection, title: &str, path: &Path) -> Result<()> {
+    let points: Vec<(usize, f64, Option<f64>)> =
+        selection.candidates.iter().map(|c| (c.epoch, c.validation, c.test)).collect();
+    validation_selection(&points, selection.selected.epoch, title, path)
+}
+
 /// Validation accuracy of each kept epoch against the test accuracy training logged for it, with
 /// the epoch `select` chose: how well the validation set tracks the test set, and how much the
 /// test set moves between neighbouring epochs. The y axis is zoomed to the data.

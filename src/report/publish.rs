@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::eval::precise_bn::PreciseBnReport;
+use crate::run::PreciseBnReport;
 use crate::run::{self, RunDir, Summary};
+use crate::store;
 
 /// The published file, and what the reader should know about it.
 #[derive(Debug)]
@@ -26,7 +27,7 @@ pub fn publish(run_dir: &Path, name: Option<&str>, results: &Path, force: bool) 
     if !summary_path.exists() {
         bail!("{} has no {} yet: the run has not finished", run_dir.display(), run::SUMMARY_FILE);
     }
-    let mut summary: Summary = run::read_json(&summary_path)?;
+    let mut summary: Summary = store::read_json(&summary_path)?;
     let mut notes = Vec::new();
     if let Some(timing) = dir.early_exit_timing()? {
         let file = dir.file(run::TIMING_FILE);
@@ -69,7 +70,7 @@ pub fn publish(run_dir: &Path, name: Option<&str>, results: &Path, force: bool) 
     if path.exists() && !force {
         bail!("{} exists; pass --force to replace it, or --name to publish beside it", path.display());
     }
-    run::write_json(&path, &summary)?;
+    store::write_json(&path, &summary)?;
     Ok(Published { path, notes })
 }
 

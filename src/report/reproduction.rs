@@ -11,7 +11,8 @@ use super::plots;
 use crate::eval::metrics::fmt_group;
 use crate::reproduce::manifest::{HeadlineSystem, Manifest, Row};
 use crate::reproduce::runner::{status, RunStatus};
-use crate::run::{self, Summary};
+use crate::run::Summary;
+use crate::store;
 
 /// Where the table's numbers come from.
 #[derive(Debug, Clone, Copy)]
@@ -44,7 +45,7 @@ impl Source<'_> {
                     return Ok(Err("not published".into()));
                 }
                 // A published result that does not read is an error, not an empty row.
-                let s: Summary = run::read_json(&path).with_context(|| format!("row {:?}", row.label))?;
+                let s: Summary = store::read_json(&path).with_context(|| format!("row {:?}", row.label))?;
                 Ok(Ok(Box::new(s)))
             }
         }
@@ -206,11 +207,11 @@ pub fn render(manifest: &Manifest, rows: &[Row], source: Source) -> Result<Strin
     }
     blocks.push(Block::Image("reported vs ours".into(), TABLE_PNG.into()));
     let md = markdown(&blocks);
-    run::atomic_write(&folder.join(TABLE_MD), md.as_bytes())?;
-    run::atomic_write(&folder.join(TABLE_HTML), html(&manifest.title, &blocks, folder)?.as_bytes())?;
+    store::atomic_write(&folder.join(TABLE_MD), md.as_bytes())?;
+    store::atomic_write(&folder.join(TABLE_HTML), html(&manifest.title, &blocks, folder)?.as_bytes())?;
     if !manifest.headline.is_empty() {
         let headline = headline(manifest, source)?;
-        run::atomic_write(&folder.join(HEADLINE_MD), headline.as_bytes())?;
+        store::atomic_write(&folder.join(HEADLINE_MD), headline.as_bytes())?;
     }
     Ok(md)
 }

@@ -7,9 +7,10 @@ use super::document::{html, markdown, Block};
 use super::plots;
 use super::table;
 use crate::data::cifar::Cifar;
-use crate::eval::early_exit::EarlyExit;
 use crate::eval::metrics::{fmt_group, Accuracy};
+use crate::run::EarlyExit;
 use crate::run::{self, EpochScore, RunDir, Summary};
+use crate::store;
 
 pub const CURVES_PNG: &str = "curves.png";
 pub const PER_CLASS_PNG: &str = "per_class.png";
@@ -53,7 +54,7 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
     if !dir.exists(run::SUMMARY_FILE) {
         bail!("{} has no {}: reports are made from finished runs", run_dir.display(), run::SUMMARY_FILE);
     }
-    let summary: Summary = run::read_json(&dir.file(run::SUMMARY_FILE))?;
+    let summary: Summary = store::read_json(&dir.file(run::SUMMARY_FILE))?;
     let records = dir.read_metrics()?;
     let names = Cifar::from_name(&summary.dataset)
         .map(|k| k.class_names())
@@ -319,7 +320,7 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
 
     let md = format!("# Report: {title}\n\n{}", markdown(&blocks));
     let md_path = dir.file("report.md");
-    run::atomic_write(&md_path, md.as_bytes())?;
-    run::atomic_write(&dir.file("report.html"), html(&format!("Report: {title}"), &blocks, &dir.path)?.as_bytes())?;
+    store::atomic_write(&md_path, md.as_bytes())?;
+    store::atomic_write(&dir.file("report.html"), html(&format!("Report: {title}"), &blocks, &dir.path)?.as_bytes())?;
     Ok(md_path)
 }

@@ -9,6 +9,7 @@ use anyhow::Result;
 
 use crate::config;
 use crate::run::{self, EpochRecord, RunDir, TrainState};
+use crate::store;
 
 /// Epochs the pace is measured over: recent enough to follow a change of load on the machine.
 const PACE_EPOCHS: usize = 5;
@@ -49,7 +50,7 @@ pub fn status(dir: &Path, now: SystemTime) -> Result<RunStatus> {
     let rd = RunDir::new(dir);
     let cfg = config::load(&rd.file(run::CONFIG_FILE), &[])?;
     let state: Option<TrainState> =
-        if rd.exists(run::STATE_FILE) { Some(run::read_json(&rd.file(run::STATE_FILE))?) } else { None };
+        if rd.exists(run::STATE_FILE) { Some(store::read_json(&rd.file(run::STATE_FILE))?) } else { None };
     let records = rd.read_metrics()?;
     let idle = std::fs::metadata(rd.file(run::STATE_FILE))
         .or_else(|_| std::fs::metadata(rd.file(run::CONFIG_FILE)))

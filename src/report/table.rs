@@ -1,8 +1,8 @@
 //! The Many/Medium/Few table printed at the end of a run and by `longtail eval`, the early-exit
 //! table of both, and the early-exit timing table of `eval --timing`.
 use super::document::Block;
-use crate::eval::early_exit::{EarlyExit, TimingReport};
 use crate::eval::metrics::fmt_group;
+use crate::run::{EarlyExit, TimingReport};
 use crate::run::{EpochScore, GroupsInfo};
 
 /// A markdown table of scores with the group convention stated under it.

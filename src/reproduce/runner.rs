@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 
 use super::manifest::Row;
 use crate::run::{self, RunDir, Summary, TrainState};
+use crate::store;
 
 /// Where a row's run stands, read from its run directory alone.
 #[derive(Debug)]
@@ -28,13 +29,13 @@ pub enum RunStatus {
 /// Read the status of the run in `dir`.
 pub fn status(dir: &Path) -> RunStatus {
     let d = RunDir::new(dir);
-    if let Ok(s) = run::read_json::<Summary>(&d.file(run::SUMMARY_FILE)) {
+    if let Ok(s) = store::read_json::<Summary>(&d.file(run::SUMMARY_FILE)) {
         return RunStatus::Finished(Box::new(s));
     }
     if let Ok(msg) = std::fs::read_to_string(d.file(run::FAILURE_FILE)) {
         return RunStatus::Failed(msg.trim().to_string());
     }
-    match run::read_json::<TrainState>(&d.file(run::STATE_FILE)) {
+    match store::read_json::<TrainState>(&d.file(run::STATE_FILE)) {
         Ok(st) => RunStatus::Partial { epochs_done: st.epochs_done, epochs: saved_epochs(&d).unwrap_or(0) },
         Err(_) => RunStatus::NotStarted,
     }

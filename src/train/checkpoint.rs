@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use tch::{nn, Tensor};
 
-use crate::run::tmp_path;
+use crate::store::tmp_path;
 
 const MODEL: &str = "model.";
 const MOMENTUM: &str = "momentum.";

@@ -13,27 +13,10 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::run::{self, Resume, RunDir, RunMeta, TrainState};
-
-/// Where a forked run came from (`RunMeta::forked_from`, `Summary::forked_from`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Fork {
-    /// The parent's run directory, as given to `--fork-from`.
-    pub parent: String,
-    pub parent_name: String,
-    /// The fork continues from the parent's checkpoint after this many epochs.
-    pub after_epoch: usize,
-    /// How the parent's epochs were made: its command, binary commit and resumes.
-    pub parent_command: String,
-    pub parent_commit: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub parent_resumes: Vec<Resume>,
-    /// Every resolved config key that differs from the parent's, as `key: parent → fork`.
-    pub changed: Vec<String>,
-}
+use crate::run::{self, Fork, RunDir, RunMeta, TrainState};
+use crate::store;
 
 /// Keys a fork may not change: they decide the weights' shapes, the training set or the seeded
 /// data order the parent's epochs were made with.
@@ -96,7 +79,7 @@ pub fn start(parent_dir: &Path, out: &Path, cfg: &Config, invocation: &RunMeta) 
             parent_dir.display()
         );
     }
-    let state: TrainState = run::read_json(&state_path)?;
+    let state: TrainState = store::read_json(&state_path)?;
     if cfg.train.epochs <= state.epochs_done {
         bail!(
             "--fork-from {}: the parent has {} epochs done and this config trains {}: nothing left to train",
@@ -105,7 +88,7 @@ pub fn start(parent_dir: &Path, out: &Path, cfg: &Config, invocation: &RunMeta) 
             cfg.train.epochs
         );
     }
-    let parent_meta: RunMeta = run::read_json(&parent.file(run::META_FILE))?;
+    let parent_meta: RunMeta = store::read_json(&parent.file(run::META_FILE))?;
     let mut meta = invocation.clone();
     meta.forked_from = Some(Fork {
         parent: parent_dir.display().to_string(),
@@ -120,7 +103,7 @@ pub fn start(parent_dir: &Path, out: &Path, cfg: &Config, invocation: &RunMeta) 
     if out.exists() && fs::read_dir(out).with_context(|| format!("cannot read {}", out.display()))?.next().is_some() {
         bail!("--fork-from: {} is not empty; choose another --out", out.display());
     }
-    let staging = RunDir::new(run::tmp_path(out));
+    let staging = RunDir::new(store::tmp_path(out));
     if staging.path.exists() {
         fs::remove_dir_all(&staging.path)
             .with_context(|| format!("cannot remove the unfinished fork {}", staging.path.display()))?;
@@ -138,9 +121,9 @@ pub fn start(parent_dir: &Path, out: &Path, cfg: &Config, invocation: &RunMeta) 
     for record in parent.read_metrics()?.into_iter().filter(|r| r.epoch <= state.epochs_done) {
         staging.append_metrics(&record)?;
     }
-    run::write_json(&staging.file(run::STATE_FILE), &state)?;
-    run::write_json(&staging.file(run::META_FILE), &meta)?;
-    run::atomic_write(&staging.file(run::CONFIG_FILE), cfg.to_toml().as_bytes())?;
+    store::write_json(&staging.file(run::STATE_FILE), &state)?;
+    store::write_json(&staging.file(run::META_FILE), &meta)?;
+    store::atomic_write(&staging.file(run::CONFIG_FILE), cfg.to_toml().as_bytes())?;
     if out.exists() {
         fs::remove_dir(out).with_context(|| format!("cannot replace the empty directory {}", out.display()))?;
     } else if let Some(up) = out.parent().filter(|p| !p.as_os_str().is_empty()) {

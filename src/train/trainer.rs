@@ -19,6 +19,7 @@ use crate::eval::metrics::{evaluate_predictions, exit_fractions, fmt_group, Accu
 use crate::loss::Criterion;
 use crate::model::{precision, Network};
 use crate::run::{self, EpochRecord, EpochScore, GroupsInfo, Resume, RunDir, RunMeta, Summary, TrainState};
+use crate::store;
 use crate::train::checkpoint;
 use crate::train::fork;
 use crate::train::graphed::{self, GraphedStep};
@@ -174,12 +175,12 @@ fn open_run_dir(cfg: &Config, opts: &TrainOptions, meta: &RunMeta) -> Result<(Ru
             );
         }
         let state: Option<TrainState> =
-            if dir.exists(run::STATE_FILE) { Some(run::read_json(&dir.file(run::STATE_FILE))?) } else { None };
+            if dir.exists(run::STATE_FILE) { Some(store::read_json(&dir.file(run::STATE_FILE))?) } else { None };
         return Ok((dir, state));
     }
     std::fs::create_dir_all(&dir.path).with_context(|| format!("cannot create {}", dir.path.display()))?;
-    run::atomic_write(&dir.file(run::CONFIG_FILE), config_text.as_bytes())?;
-    run::write_json(&dir.file(run::META_FILE), meta)?;
+    store::atomic_write(&dir.file(run::CONFIG_FILE), config_text.as_bytes())?;
+    store::write_json(&dir.file(run::META_FILE), meta)?;
     Ok((dir, None))
 }
 
@@ -225,7 +226,7 @@ fn evaluate(
 fn record_resume(dir: &RunDir, meta: &mut RunMeta, pending: &mut Option<Resume>) -> Result<()> {
     if let Some(r) = pending.take() {
         meta.resumes.push(r);
-        run::write_json(&dir.file(run::META_FILE), meta)?;
+        store::write_json(&dir.file(run::META_FILE), meta)?;
     }
     Ok(())
 }
@@ -259,12 +260,12 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         name: name.clone(),
         config: opts.config_path.clone(),
         command: opts.command.clone(),
-        commit: run::git_commit(),
+        commit: store::git_commit(),
         seed: cfg.seed,
         device: format!("{device:?}"),
-        machine: run::machine_description(device),
-        engine: run::engine_description(),
-        started_at: run::now_utc(),
+        machine: store::machine_description(device),
+        engine: store::engine_description(),
+        started_at: store::now_utc(),
         resumes: Vec::new(),
         forked_from: None,
     };
@@ -290,9 +291,9 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             dir.path.display(),
             dir.file(run::SUMMARY_FILE).display()
         );
-        return Ok(Outcome::Finished(Box::new(run::read_json(&dir.file(run::SUMMARY_FILE))?)));
+        return Ok(Outcome::Finished(Box::new(store::read_json(&dir.file(run::SUMMARY_FILE))?)));
     }
-    let mut meta: RunMeta = run::read_json(&dir.file(run::META_FILE))?;
+    let mut meta: RunMeta = store::read_json(&dir.file(run::META_FILE))?;
     // A divergence message describes the attempt that stopped; this attempt starts clean.
     let _ = std::fs::remove_file(dir.file(run::FAILURE_FILE));
 
@@ -413,7 +414,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
                     i + 1,
                     dir.file(&ckpt_name(epochs_done)).display()
                 );
-                let _ = run::atomic_write(&dir.file(run::FAILURE_FILE), format!("{msg}\n").as_bytes());
+                let _ = store::atomic_write(&dir.file(run::FAILURE_FILE), format!("{msg}\n").as_bytes());
                 anyhow::anyhow!(msg)
             })?;
             loss_sum += out.loss * n as f64;
@@ -489,7 +490,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
             checkpoint::save_weights(&kept, &s.vs)?;
         }
-        run::write_json(
+        store::write_json(
             &dir.file(run::STATE_FILE),
             &TrainState {
                 epochs_done,
@@ -580,7 +581,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         machine: meta.machine,
         engine: meta.engine,
         started_at: meta.started_at,
-        finished_at: run::now_utc(),
+        finished_at: store::now_utc(),
         resumes: meta.resumes,
         forked_from: meta.forked_from,
         early_exit_timing: None,
@@ -588,6 +589,6 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         selected_on_validation: None,
         precise_bn: None,
     };
-    run::write_json(&dir.file(run::SUMMARY_FILE), &summary)?;
+    store::write_json(&dir.file(run::SUMMARY_FILE), &summary)?;
     Ok(Outcome::Finished(Box::new(summary)))
 }
