@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The ρ = 50 / 10 rows of the report's table, trained in the order of their issue, resumably:
+#   nohup scripts/table-queue.sh > /work/runs/table-queue.log 2>&1 &
+# It restores runs carried through the repository (scripts/carry-run.sh), runs from a binary
+# copied out of target/ (so builds cannot touch it), trains model-15 alone at 2 threads (it ends
+# inside a working session), then the other rows two at a time at one thread each (1.12× the
+# images per second of one run at two threads on 2 cores; README, Speed). Every row keeps its
+# weights from epoch 161 on, for `select`. Finished rows are skipped; stopped ones resume.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-/work/runs/report}
+DATA=${DATA:-$(cd .. && pwd)/shared/data/cifar-10-batches-bin}
+mkdir -p "$RUNS" /work/runs/bin
+scripts/carry-run.sh --restore
+[ -x target/release/longtail ] || make build
+bin=/work/runs/bin/longtail-$(git rev-parse --short HEAD)
+[ -x "$bin" ] || cp target/release/longtail "$bin"
+common=(reproduce report --runs "$RUNS" --data "$DATA" --keep-weights-from 161)
+"$bin" "${common[@]}" --jobs 1 --threads 2 --only model-15
+"$bin" "${common[@]}" --jobs 2 --threads 1 --only \
+  model-16,model-12,model-13,reslt-official-r50,reslt-official-r10,reslt-a0.95-aa-ls-r50,reslt-a0.95-aa-ls-r10,elf-margin-t99-wmean-xw03-r50,elf-margin-t99-wmean-xw03-r10
