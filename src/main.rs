@@ -432,9 +432,9 @@ fn run_train(args: TrainArgs) -> Result<()> {
 }
 
 fn run_status(paths: &[PathBuf]) -> Result<()> {
-    use longtail::report::status::{find_runs, status, table};
+    use longtail::report::status::{find_runs, progress, table};
     let now = std::time::SystemTime::now();
-    let rows = find_runs(paths)?.iter().map(|d| status(d, now)).collect::<Result<Vec<_>>>()?;
+    let rows = find_runs(paths)?.iter().map(|d| progress(d, now)).collect::<Result<Vec<_>>>()?;
     print!("{}", table(&rows));
     Ok(())
 }

@@ -160,3 +160,24 @@ fn unknown_row_is_named() {
     assert_eq!(code, 2);
     assert!(err.contains("model-99") && err.contains("a, b"), "{err}");
 }
+
+/// A finished run whose summary no longer reads is named and left alone: never trained over,
+/// never shown as "not run".
+#[test]
+fn a_run_that_does_not_read_is_skipped_and_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(dir.path());
+    let runs = dir.path().join("runs");
+    let a = runs.join("a");
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::write(a.join(run::CONFIG_FILE), "[train]\nepochs = 2\n").unwrap();
+    std::fs::write(a.join(run::SUMMARY_FILE), "{\"name\": ").unwrap();
+    let (code, out, err) =
+        longtail(&["reproduce", "report", "--manifest", &m, "--runs", runs.to_str().unwrap(), "--only", "a"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("a: ") && err.contains("summary.json") && err.contains("skipped"), "{err}");
+    let row = out.lines().find(|l| l.contains("| Row A |")).unwrap();
+    assert!(row.contains("unreadable") && row.contains("summary.json"), "{row}");
+    let files: Vec<_> = std::fs::read_dir(&a).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(files.len(), 2, "nothing trained into it: {files:?}");
+}

@@ -7,7 +7,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use longtail::config::{resolve, Config};
 use longtail::report::diff::diff;
-use longtail::report::status::{status, Phase};
+use longtail::report::status::{progress, Phase};
 use longtail::run::{self, RunDir, TrainState};
 use longtail::store;
 use longtail::train::trainer::{train, Outcome, TrainOptions};
@@ -125,12 +125,12 @@ fn resume_continues_exactly() {
     assert!(err.to_string().contains("--resume"), "{err}");
     // `longtail status`: just written, it looks like a run in progress; an hour later, stopped.
     let now = std::time::SystemTime::now();
-    let st = status(paused.path(), now).unwrap();
+    let st = progress(paused.path(), now).unwrap();
     assert_eq!((st.phase, st.epochs_done, st.epochs, st.last.map(|l| l.0)), (Phase::Running, 1, 3, Some(1)));
     assert!(st.remaining.is_some_and(|r| r.as_secs_f64() > 0.0));
-    let later = status(paused.path(), now + std::time::Duration::from_secs(3600)).unwrap();
+    let later = progress(paused.path(), now + std::time::Duration::from_secs(3600)).unwrap();
     assert_eq!(later.phase, Phase::Stopped);
-    assert_eq!(status(straight.path(), now).unwrap().phase, Phase::Finished);
+    assert_eq!(progress(straight.path(), now).unwrap().phase, Phase::Finished);
     let err = train(&tiny(4), &options(paused.path(), true, None)).err().unwrap();
     assert!(err.to_string().contains("config differs"), "{err}");
     // The device is a run-time choice: a run started on a GPU resumes on the CPU (its saved

@@ -10,8 +10,7 @@ use super::document::{html, markdown, Block};
 use super::plots;
 use crate::eval::metrics::fmt_group;
 use crate::reproduce::manifest::{HeadlineSystem, Manifest, Row};
-use crate::reproduce::runner::{status, RunStatus};
-use crate::run::Summary;
+use crate::run::{status, RunStatus, Summary};
 use crate::store;
 
 /// Where the table's numbers come from.
@@ -34,10 +33,14 @@ impl Source<'_> {
     fn outcome(&self, row: &Row) -> Result<Result<Box<Summary>, String>> {
         match self {
             Source::Runs(runs) => Ok(match status(&row.run_dir(runs)) {
-                RunStatus::Finished(s) => Ok(s),
-                RunStatus::NotStarted => Err("not run".into()),
-                RunStatus::Partial { epochs_done, epochs } => Err(format!("incomplete: epoch {epochs_done}/{epochs}")),
-                RunStatus::Failed(msg) => Err(format!("stopped: {msg}")),
+                Ok(RunStatus::Finished(s)) => Ok(s),
+                Ok(RunStatus::NotStarted) => Err("not run".into()),
+                Ok(RunStatus::Partial { epochs_done, epochs }) => {
+                    Err(format!("incomplete: epoch {epochs_done}/{epochs}"))
+                }
+                Ok(RunStatus::Failed(msg)) => Err(format!("stopped: {msg}")),
+                // A row whose run does not read says so, and why, instead of hiding the table.
+                Err(e) => Err(format!("unreadable: {e:#}")),
             }),
             Source::Results(dir) => {
                 let path = dir.join(format!("{}.json", row.stem()));

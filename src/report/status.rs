@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 
 use crate::config;
-use crate::run::{self, EpochRecord, RunDir, TrainState};
+use crate::run::{self, EpochRecord, RunDir, RunStatus, TrainState};
 use crate::store;
 
 /// Epochs the pace is measured over: recent enough to follow a change of load on the machine.
@@ -28,8 +28,10 @@ pub enum Phase {
     Starting,
 }
 
+/// One run's progress as `longtail status` shows it: its [`run::RunStatus`], with a process's
+/// liveness guessed from how long the state has been silent, and the pace.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RunStatus {
+pub struct Progress {
     pub dir: PathBuf,
     pub phase: Phase,
     pub epochs_done: usize,
@@ -45,8 +47,8 @@ pub struct RunStatus {
     pub idle: Option<Duration>,
 }
 
-/// The status of one run directory.
-pub fn status(dir: &Path, now: SystemTime) -> Result<RunStatus> {
+/// The progress of one run directory.
+pub fn progress(dir: &Path, now: SystemTime) -> Result<Progress> {
     let rd = RunDir::new(dir);
     let cfg = config::load(&rd.file(run::CONFIG_FILE), &[])?;
     let state: Option<TrainState> =
@@ -59,15 +61,12 @@ pub fn status(dir: &Path, now: SystemTime) -> Result<RunStatus> {
         .and_then(|t| now.duration_since(t).ok());
     let seconds_per_epoch = pace(&records);
     let epochs_done = state.as_ref().map_or(0, |s| s.epochs_done);
-    let phase = if rd.exists(run::SUMMARY_FILE) {
-        Phase::Finished
-    } else if rd.exists(run::FAILURE_FILE) {
-        let text = std::fs::read_to_string(rd.file(run::FAILURE_FILE)).unwrap_or_default();
-        Phase::Failed(text.trim().to_string())
-    } else if epochs_done == 0 {
-        Phase::Starting
-    } else {
-        classify(idle, seconds_per_epoch)
+    let phase = match run::status(dir)? {
+        RunStatus::Finished(_) => Phase::Finished,
+        RunStatus::Failed(msg) => Phase::Failed(msg),
+        RunStatus::NotStarted => Phase::Starting,
+        RunStatus::Partial { epochs_done: 0, .. } => Phase::Starting,
+        RunStatus::Partial { .. } => classify(idle, seconds_per_epoch),
     };
     let left = cfg.train.epochs.saturating_sub(epochs_done);
     let remaining = match (&phase, seconds_per_epoch) {
@@ -75,7 +74,7 @@ pub fn status(dir: &Path, now: SystemTime) -> Result<RunStatus> {
         _ => None,
     };
     let score = |e: Option<&run::EpochScore>| e.map(|s| (s.epoch, s.overall));
-    Ok(RunStatus {
+    Ok(Progress {
         dir: dir.to_path_buf(),
         phase,
         epochs_done,
@@ -138,7 +137,7 @@ fn hours_minutes(d: Duration) -> String {
 
 /// One markdown table: what each run is doing and how far it is, then how to continue the
 /// stopped ones and why the failed ones failed.
-pub fn table(rows: &[RunStatus]) -> String {
+pub fn table(rows: &[Progress]) -> String {
     let mut s = String::from("| run | seed | state | epoch | last test | best test | s/epoch | left |\n|---|---:|---|---:|---:|---:|---:|---:|\n");
     let mut notes = Vec::new();
     for r in rows {
@@ -211,7 +210,7 @@ mod tests {
 
     #[test]
     fn the_table_says_what_is_left_and_how_to_continue() {
-        let r = RunStatus {
+        let r = Progress {
             dir: PathBuf::from("runs/a"),
             phase: Phase::Stopped,
             epochs_done: 12,
@@ -225,7 +224,7 @@ mod tests {
         };
         let t = table(&[
             r.clone(),
-            RunStatus { dir: "runs/b".into(), phase: Phase::Finished, epochs_done: 200, remaining: None, ..r },
+            Progress { dir: "runs/b".into(), phase: Phase::Finished, epochs_done: 200, remaining: None, ..r },
         ]);
         assert!(
             t.contains("| runs/a | 1 | stopped 3h05m ago | 12/200 | 38.36 @10 | 38.36 @10 | 33.5 | 1h45m |"),

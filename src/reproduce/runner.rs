@@ -9,43 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::manifest::Row;
-use crate::run::{self, RunDir, Summary, TrainState};
-use crate::store;
-
-/// Where a row's run stands, read from its run directory alone.
-#[derive(Debug)]
-pub enum RunStatus {
-    NotStarted,
-    /// Checkpointed after `epochs_done` of `epochs` epochs; `--resume` continues it.
-    Partial {
-        epochs_done: usize,
-        epochs: usize,
-    },
-    /// Stopped by the divergence guard (or another error the trainer recorded); the message.
-    Failed(String),
-    Finished(Box<Summary>),
-}
-
-/// Read the status of the run in `dir`.
-pub fn status(dir: &Path) -> RunStatus {
-    let d = RunDir::new(dir);
-    if let Ok(s) = store::read_json::<Summary>(&d.file(run::SUMMARY_FILE)) {
-        return RunStatus::Finished(Box::new(s));
-    }
-    if let Ok(msg) = std::fs::read_to_string(d.file(run::FAILURE_FILE)) {
-        return RunStatus::Failed(msg.trim().to_string());
-    }
-    match store::read_json::<TrainState>(&d.file(run::STATE_FILE)) {
-        Ok(st) => RunStatus::Partial { epochs_done: st.epochs_done, epochs: saved_epochs(&d).unwrap_or(0) },
-        Err(_) => RunStatus::NotStarted,
-    }
-}
-
-fn saved_epochs(d: &RunDir) -> Option<usize> {
-    let text = std::fs::read_to_string(d.file(run::CONFIG_FILE)).ok()?;
-    let table: toml::Table = text.parse().ok()?;
-    table.get("train")?.get("epochs")?.as_integer().map(|e| e as usize)
-}
+use crate::run::{self, status, RunDir, RunStatus};
 
 /// How to launch the trainings.
 pub struct RunnerOptions {
@@ -77,9 +41,18 @@ struct Job {
 pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, bool)>> {
     std::fs::create_dir_all(&opts.runs).with_context(|| format!("cannot create {}", opts.runs.display()))?;
     let mut queue = Vec::new();
+    let mut results = Vec::new();
     for row in rows {
         let dir = row.run_dir(&opts.runs);
-        match status(&dir) {
+        let standing = match status(&dir) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{}: {e:#}; skipped (repair or remove the file)", row.stem());
+                results.push((row.stem(), false));
+                continue;
+            }
+        };
+        match standing {
             RunStatus::Finished(s) => eprintln!("{}: finished ({:.2} last), skipped", row.stem(), s.last.overall),
             RunStatus::Failed(msg) if !opts.retry_failed => {
                 eprintln!("{}: stopped earlier ({msg}); skipped (--retry-failed resumes it)", row.stem())
@@ -105,7 +78,6 @@ pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, 
     });
     let total = queue.len();
     let mut running: Vec<(Job, Child, Instant)> = Vec::new();
-    let mut results = Vec::new();
     let mut started = 0;
     let (mut last_progress, mut last_report) = (String::new(), Instant::now());
     while !queue.is_empty() || !running.is_empty() {
@@ -128,7 +100,9 @@ pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, 
             let progress = running
                 .iter()
                 .map(|(job, _, _)| match status(&job.dir) {
-                    RunStatus::Partial { epochs_done, epochs } => format!("{} {epochs_done}/{epochs}", job.row.stem()),
+                    Ok(RunStatus::Partial { epochs_done, epochs }) => {
+                        format!("{} {epochs_done}/{epochs}", job.row.stem())
+                    }
                     _ => format!("{} starting", job.row.stem()),
                 })
                 .collect::<Vec<_>>()
@@ -145,12 +119,13 @@ pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, 
                 let minutes = t0.elapsed().as_secs_f64() / 60.0;
                 let ok = exit.success();
                 let mut outcome = match status(&job.dir) {
-                    RunStatus::Finished(s) => {
+                    Ok(RunStatus::Finished(s)) => {
                         format!("finished: best {:.2}, last {:.2}", s.best.overall, s.last.overall)
                     }
-                    RunStatus::Failed(msg) => format!("stopped: {msg}"),
-                    RunStatus::Partial { epochs_done, epochs } => format!("exited at epoch {epochs_done}/{epochs}"),
-                    RunStatus::NotStarted => format!("exited before its first epoch ({exit})"),
+                    Ok(RunStatus::Failed(msg)) => format!("stopped: {msg}"),
+                    Ok(RunStatus::Partial { epochs_done, epochs }) => format!("exited at epoch {epochs_done}/{epochs}"),
+                    Ok(RunStatus::NotStarted) => format!("exited before its first epoch ({exit})"),
+                    Err(e) => format!("left a run that does not read: {e:#}"),
                 };
                 if !ok {
                     if let Some(line) = last_line(&log_path(&job.dir)) {

@@ -5,7 +5,7 @@
 //! rename), so a killed run never leaves a half-written checkpoint or summary behind.
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -265,6 +265,47 @@ impl GroupsInfo {
     }
 }
 
+/// Where a run stands, read from its directory alone (no process is asked): the one answer that
+/// `reproduce`, the report table and `status` build on.
+#[derive(Debug)]
+pub enum RunStatus {
+    NotStarted,
+    /// Checkpointed after `epochs_done` of `epochs` epochs; `--resume` continues it.
+    Partial {
+        epochs_done: usize,
+        epochs: usize,
+    },
+    /// Stopped by the divergence guard (or another error the trainer recorded); the message.
+    Failed(String),
+    Finished(Box<Summary>),
+}
+
+/// The status of the run in `dir`. A summary or state file that exists but does not read is an
+/// error naming it, never "not finished": a finished run must not be trained over.
+pub fn status(dir: &Path) -> Result<RunStatus> {
+    let d = RunDir::new(dir);
+    if d.exists(SUMMARY_FILE) {
+        return Ok(RunStatus::Finished(Box::new(read_json(&d.file(SUMMARY_FILE))?)));
+    }
+    if d.exists(FAILURE_FILE) {
+        let path = d.file(FAILURE_FILE);
+        let msg = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        return Ok(RunStatus::Failed(msg.trim().to_string()));
+    }
+    if !d.exists(STATE_FILE) {
+        return Ok(RunStatus::NotStarted);
+    }
+    let state: TrainState = read_json(&d.file(STATE_FILE))?;
+    Ok(RunStatus::Partial { epochs_done: state.epochs_done, epochs: configured_epochs(&d).unwrap_or(0) })
+}
+
+/// `train.epochs` of the run's resolved config (read as plain TOML: records sit below `config`).
+fn configured_epochs(d: &RunDir) -> Option<usize> {
+    let text = fs::read_to_string(d.file(CONFIG_FILE)).ok()?;
+    let table: toml::Table = text.parse().ok()?;
+    table.get("train")?.get("epochs")?.as_integer().map(|e| e as usize)
+}
+
 /// A run directory on disk.
 pub struct RunDir {
     pub path: PathBuf,
@@ -343,5 +384,33 @@ impl RunDir {
             text.push('\n');
         }
         atomic_write(&self.file(METRICS_FILE), text.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_reads_the_directory_and_refuses_a_summary_that_does_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = RunDir::new(dir.path());
+        assert!(matches!(status(dir.path()).unwrap(), RunStatus::NotStarted));
+        fs::write(d.file(CONFIG_FILE), "[train]\nepochs = 200\n").unwrap();
+        let state = TrainState {
+            epochs_done: 44,
+            checkpoint: "ckpt-0044.ot".into(),
+            best: None,
+            last: None,
+            wall_seconds: 1.0,
+        };
+        crate::store::write_json(&d.file(STATE_FILE), &state).unwrap();
+        assert!(matches!(status(dir.path()).unwrap(), RunStatus::Partial { epochs_done: 44, epochs: 200 }));
+        fs::write(d.file(FAILURE_FILE), "training diverged at epoch 45\n").unwrap();
+        assert!(matches!(status(dir.path()).unwrap(), RunStatus::Failed(m) if m == "training diverged at epoch 45"));
+        // A torn summary is not "unfinished": it must never let a finished run be trained over.
+        fs::write(d.file(SUMMARY_FILE), "{\"name\": \"x\", ").unwrap();
+        let err = format!("{:#}", status(dir.path()).unwrap_err());
+        assert!(err.contains(SUMMARY_FILE), "{err}");
     }
 }
