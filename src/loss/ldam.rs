@@ -51,6 +51,21 @@ mod tests {
 
     const RHO100: [usize; 10] = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50];
 
+    /// Identity: LDAM with no margin and scale 1 is cross-entropy on the same logits, with and
+    /// without class weights.
+    #[test]
+    fn ldam_without_margin_at_scale_one_is_cross_entropy() {
+        let z = Tensor::from_slice(&[0.3f32, -1.2, 2.0, 0.7, 0.0, -0.4]).view([2, 3]);
+        let y = Tensor::from_slice(&[2i64, 0]);
+        let zero = Tensor::zeros([3], (Kind::Float, tch::Device::Cpu));
+        let w = Tensor::from_slice(&[0.5f32, 1.0, 2.0]);
+        for weights in [None, Some(&w)] {
+            let ldam = ldam_loss(&z, &y, &zero, 1.0, 0.0, weights).double_value(&[]);
+            let ce = cross_entropy(&z, &y, 0.0, weights).double_value(&[]);
+            assert_eq!(ldam, ce, "weights {weights:?}");
+        }
+    }
+
     #[test]
     fn margins_match_spec_for_rho_100() {
         let m = margins(&RHO100, 0.5);

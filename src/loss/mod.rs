@@ -382,6 +382,27 @@ impl Targets {
 mod tests {
     use super::*;
 
+    /// Identity: DRW changes nothing before its epoch. A criterion with `drw_epoch = 160` gives
+    /// the same LDAM loss as one without DRW at every epoch before 160, and a different one from
+    /// 160 on (the effective-number weights of a long-tailed count vector are not all 1).
+    #[test]
+    fn drw_changes_nothing_before_its_epoch() {
+        let counts = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50];
+        let with = LossConfig { kind: LossKind::Ldam, drw_epoch: Some(160), ..LossConfig::default() };
+        let without = LossConfig { drw_epoch: None, ..with.clone() };
+        let (a, b) =
+            (Criterion::new(&with, &counts, tch::Device::Cpu), Criterion::new(&without, &counts, tch::Device::Cpu));
+        let cosines = Tensor::from_slice(&[0.3f32, -0.2, 0.9, 0.1, 0.5, -0.7, 0.2, 0.0, 0.4, 0.8]).repeat([3, 1])
+            * Tensor::from_slice(&[1.0f32, -0.5, 0.25]).unsqueeze(1);
+        let targets = Tensor::from_slice(&[0i64, 9, 4]);
+        let loss =
+            |c: &Criterion, epoch| c.head_loss(LossKind::Ldam, &cosines, None, &targets, epoch).double_value(&[]);
+        for epoch in [0, 1, 159] {
+            assert_eq!(loss(&a, epoch), loss(&b, epoch), "epoch {epoch}");
+        }
+        assert!((loss(&a, 160) - loss(&b, 160)).abs() > 1e-3, "{} vs {}", loss(&a, 160), loss(&b, 160));
+    }
+
     fn close(a: f64, b: f64) {
         assert!((a - b).abs() < 1e-5, "{a} vs {b}");
     }
