@@ -83,7 +83,8 @@ impl Default for DataConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
-    /// Name of the preset that filled the defaults (`ldam`, SPEC §3.4, or `reslt`, SPEC §4.6).
+    /// Name of the preset that filled the defaults (`ldam`, Cao et al. 2019, or `reslt`, Cui et al. 2022
+    /// (ResLT); docs/methods.md §2).
     pub recipe: String,
     pub epochs: usize,
     pub batch_size: usize,
@@ -129,8 +130,8 @@ pub struct EvalConfig {
     pub every: usize,
     /// Default: the first LR milestone, where the best epoch lies.
     pub dense_from: Option<usize>,
-    /// Many/Medium/Few rule. Default: index ranges 0–2/3–5/6–9 on CIFAR-10 (SPEC §1.5 (C)),
-    /// counts >100 / 20–100 / <20 on CIFAR-100 (SPEC §1.5 (A)).
+    /// Many/Medium/Few rule. Default: index ranges 0–2/3–5/6–9 on CIFAR-10 (the convention of ResLT's
+    /// evaluation code), counts >100 / 20–100 / <20 on CIFAR-100 (docs/methods.md §9).
     pub groups: Option<GroupRule>,
     pub batch_size: usize,
     /// Evaluate on the first N test images only (smoke tests; unset for real runs).
@@ -306,12 +307,12 @@ impl Config {
 /// Defaults of a named recipe as a TOML table under `train`.
 fn recipe_defaults(name: &str) -> Result<toml::Table, ConfigError> {
     let text = match name {
-        // SPEC §3.4: LDAM-DRW's standard CIFAR-LT recipe.
+        // Cao et al. 2019: LDAM-DRW's standard CIFAR-LT recipe (docs/methods.md §2).
         "ldam" => {
             "epochs = 200\nbatch_size = 128\ndrop_last = false\nlr = 0.1\nmomentum = 0.9\nnesterov = false\n\
              weight_decay = 2e-4\nwarmup_epochs = 5\nwarmup_start_factor = 0.0\nmilestones = [160, 180]\ngamma = 0.01\n"
         }
-        // SPEC §4.6: ResLT's CIFAR recipe.
+        // Cui et al. 2022 (ResLT): ResLT's CIFAR recipe (docs/methods.md §2).
         "reslt" => {
             "epochs = 200\nbatch_size = 128\ndrop_last = true\nlr = 0.1\nmomentum = 0.9\nnesterov = true\n\
              weight_decay = 5e-4\nwarmup_epochs = 5\nwarmup_start_factor = 0.3333333333333333\nmilestones = [160, 180]\ngamma = 0.1\n"

@@ -5,7 +5,7 @@
 //! users the *same* images without a Python round trip we reproduce both pieces exactly:
 //! `init_genrand` seeding (what numpy's legacy seeding does for an integer seed) and the
 //! Fisher–Yates loop of `_shuffle_raw`, which draws `j ∈ [0, i]` by masked rejection sampling on
-//! 32-bit outputs (`random_interval`). See SPEC §1.2.
+//! 32-bit outputs (`random_interval`). See docs/methods.md §1.
 
 const N: usize = 624;
 const M: usize = 397;

@@ -1,4 +1,4 @@
-//! Long-tailed subsets exactly as the community builds them (SPEC §1.1–1.2).
+//! Long-tailed subsets exactly as the community builds them (Cao et al. 2019; docs/methods.md §1).
 //!
 //! Per-class counts follow the exponential profile n_i = ⌊n_max · (1/ρ)^(i/(C−1))⌋, and the kept
 //! images of each class are the first n_i of that class's ascending index list after a numpy
@@ -47,7 +47,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_match_spec_table() {
+    fn counts_match_the_reference_table() {
         assert_eq!(class_counts(50_000, 10, 100.0), vec![5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]);
         assert_eq!(class_counts(50_000, 10, 50.0), vec![5000, 3237, 2096, 1357, 878, 568, 368, 238, 154, 100]);
         assert_eq!(class_counts(50_000, 10, 10.0), vec![5000, 3871, 2997, 2320, 1796, 1391, 1077, 834, 645, 500]);

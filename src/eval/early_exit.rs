@@ -1,4 +1,4 @@
-//! Early-exit inference (SPEC §5.4, §9.5): run the stages in order; after exit k, if the
+//! Early-exit inference (Duggal et al. 2020 (ELF); docs/methods.md §6): run the stages in order; after exit k, if the
 //! exit's max softmax ≥ τ, answer its arg-max and stop; otherwise go on to the final head.
 //! Accuracy, the fraction of images leaving at each exit (overall and per group), and the mean
 //! MACs per image against the same network without exits.

@@ -1,7 +1,7 @@
 //! Accuracy overall, per class, per Many/Medium/Few group, and the confusion matrix.
 //!
-//! Group accuracy is the mean of the per-class accuracies of the classes in the group (SPEC
-//! §1.5), so it does not depend on how many test images each class has.
+//! Group accuracy is the mean of the per-class accuracies of the classes in the group
+//! (docs/methods.md §9), so it does not depend on how many test images each class has.
 use serde::{Deserialize, Serialize};
 
 /// How classes are split into Many / Medium / Few.

@@ -2,7 +2,7 @@
 use tch::{Kind, Tensor};
 
 /// Mean cross-entropy of `logits [B, C]` against integer `targets [B]`, in PyTorch's
-/// `cross_entropy(weight=w, label_smoothing=ε)` semantics (SPEC §3.3, §6.4, §7).
+/// `cross_entropy(weight=w, label_smoothing=ε)` semantics (docs/methods.md §3).
 ///
 /// Per sample, ℓ_i = (1−ε)·w_{y_i}·(−log p_{i,y_i}) + (ε/C)·Σ_j w_j·(−log p_{i,j}), and the batch
 /// loss is Σ_i ℓ_i / Σ_i w_{y_i}: a weighted mean, not a mean over B. Without weights (w = 1) this

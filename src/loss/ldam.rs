@@ -1,4 +1,4 @@
-//! LDAM loss with deferred re-weighting (Cao et al. 2019; SPEC §3.2–3.3).
+//! LDAM loss with deferred re-weighting (Cao et al. 2019; docs/methods.md §4).
 //!
 //! - Margins m_j = max_m · n_j^(−1/4) / max_k n_k^(−1/4): the rarest class gets max_m.
 //! - Training logits u_j = s·(z_j − m_y·1[j = y]) on the cosine logits z; loss = CE(u, y) with
@@ -67,10 +67,11 @@ mod tests {
     }
 
     #[test]
-    fn margins_match_spec_for_rho_100() {
+    fn margins_match_the_reference_for_rho_100() {
         let m = margins(&RHO100, 0.5);
         let want = [0.158, 0.180, 0.204, 0.232, 0.264, 0.300, 0.341, 0.387, 0.441, 0.500];
-        // SPEC lists 3 decimals (its 0.441 for class 8 is a rounding slip of 0.44050).
+        // The commonly quoted table lists 3 decimals (its 0.441 for class 8 is a rounding slip of
+        // 0.44050).
         for (a, b) in m.iter().zip(want) {
             assert!((a - b).abs() < 1e-3, "{m:?}");
         }
@@ -82,7 +83,7 @@ mod tests {
     }
 
     #[test]
-    fn drw_weights_match_spec_for_rho_100() {
+    fn drw_weights_match_the_reference_for_rho_100() {
         let w = effective_number_weights(&RHO100, 0.9999);
         let want = [0.051, 0.077, 0.121, 0.195, 0.319, 0.525, 0.868, 1.443, 2.409, 3.993];
         for (a, b) in w.iter().zip(want) {

@@ -17,36 +17,42 @@ use routing::{combine, exit_counts, exit_indices, ExitNormaliser, LossMode};
 pub struct LossConfig {
     /// `ce` (cross-entropy).
     pub kind: LossKind,
-    /// Label smoothing ε (SPEC §6.4, standard form): target = (1−ε)·onehot + ε/C, on every
-    /// cross-entropy term: CE, LDAM (after its margins) and both ResLT terms.
+    /// Label smoothing ε (Szegedy et al. 2016, standard form; docs/methods.md §3): target =
+    /// (1−ε)·onehot + ε/C, on every cross-entropy term: CE, LDAM (after its margins) and both
+    /// ResLT terms.
     pub label_smoothing: f64,
-    /// ResLT: weight α of the branch-independent term (SPEC §4.3; the paper's α, the code's beta).
+    /// ResLT: weight α of the branch-independent term (Cui et al. 2022 (ResLT); docs/methods.md §5;
+    /// the paper's α, the code's beta).
     pub alpha: f64,
-    /// ResLT: first class index of the medium+tail and of the tail branch (SPEC §4.4).
+    /// ResLT: first class index of the medium+tail and of the tail branch (docs/methods.md §5).
     /// Default: [2, 4] on CIFAR-10, [35, 70] on CIFAR-100.
     pub branch_starts: Option<[i64; 2]>,
-    /// LDAM: largest margin (given to the rarest class) and logit scale s (SPEC §3.2).
+    /// LDAM: largest margin (given to the rarest class) and logit scale s (Cao et al. 2019;
+    /// docs/methods.md §4).
     pub max_m: f64,
     pub scale: f64,
     /// Deferred re-weighting: from this epoch (0-based) on, weight classes by the effective
-    /// number of samples with `drw_beta` (SPEC §3.3). Unset: no re-weighting.
+    /// number of samples with `drw_beta` (Cao et al. 2019, with the effective number of Cui et al.
+    /// 2019; docs/methods.md §4). Unset: no re-weighting.
     pub drw_epoch: Option<usize>,
     pub drw_beta: f64,
     /// Early exits: the base loss of the exits before the final head (default: `kind`, or
     /// `ce` when `kind` is `reslt` and the exits are not ResLT exits).
     pub exit_loss: Option<LossKind>,
-    /// Early exits: confidence τ of the training exit decision (SPEC §5.2, §9.4).
+    /// Early exits: confidence τ of the training exit decision (Duggal et al. 2020 (ELF);
+    /// docs/methods.md §6–7).
     pub exit_threshold: f64,
     /// Early exits: `accumulate` (ELF) or `route`.
     pub exit_mode: LossMode,
     /// Early exits in `route` mode: accumulate for the first N epochs, then route (0: route from
-    /// the start, SPEC §9.4). Under routing from the start an exit learns only from samples it is
-    /// already correct and confident on, so an untrained exit (softmax ≈ 1/C < τ) never gets a
-    /// sample and never learns: results of report models 8 and 14 log 0 % early exits in every
-    /// epoch. Accumulating first lets every exit learn from every sample before routing begins.
+    /// the start; docs/methods.md §7, the warm-up is ours). Under routing from the start an exit
+    /// learns only from samples it is already correct and confident on, so an untrained exit
+    /// (softmax ≈ 1/C < τ) never gets a sample and never learns: results of report models 8 and 14
+    /// log 0 % early exits in every epoch. Accumulating first lets every exit learn from every
+    /// sample before routing begins.
     pub route_warmup_epochs: usize,
-    /// Early exits: what "confident" means in the training exit decision (`confidence`, SPEC
-    /// §5.2, or `margin`, LDAM exits only).
+    /// Early exits: what "confident" means in the training exit decision (`confidence`, ELF's,
+    /// or `margin` (ours), LDAM exits only; docs/methods.md §6).
     pub exit_decision: ExitDecision,
     /// Early exits in `accumulate` mode: from this epoch (0-based) on, no training sample leaves
     /// early, so every exit and the final head learn from every sample (our addition). ELF's exit
@@ -55,18 +61,20 @@ pub struct LossConfig {
     /// 65 % to 16–25 %, and full depth fell from 76.10 % (@164) to 74.54 %. Unset: never.
     /// Inference is unchanged: it still leaves at the first confident exit.
     pub exits_close_epoch: Option<usize>,
-    /// Early exits: how the exits' losses are normalised when DRW weighs the samples. `subset`
-    /// (SPEC §9.4, the default, what every run before this key trained with) scales each exit's
-    /// weighted mean by the share of samples that reach it; `batch` (SPEC §5.3, ELF) divides
+    /// Early exits: how the exits' losses are normalised when DRW weighs the samples (ours,
+    /// docs/methods.md §6). `subset` (the report's hybrid definition, docs/methods.md §7; the
+    /// default, what every run before this key trained with) scales each exit's weighted mean by
+    /// the share of samples that reach it; `batch` (ELF's sum as one weighted mean) divides
     /// every sample's weighted loss by the whole batch's weight, so the tail-heavy deeper exits
     /// keep the weight DRW gave their samples. Identical without DRW and before it starts.
     pub exit_normaliser: ExitNormaliser,
     /// Early exits: a factor on the loss of exit 1 and of exit 2 (the final head keeps 1). The
-    /// default `[1, 1]` is SPEC §5.2's plain sum over exits. Why: the exits' losses also train the
-    /// shared stages 1–2, which every full-depth prediction goes through; in every ELF run so far
-    /// full depth ended 1.3–2.5 points under LDAM-DRW (results/), with the gap already there at
-    /// the LR drop. Lighter exit losses pull those stages less towards the exits' needs. The
-    /// exit decision is unchanged: it does not depend on these factors.
+    /// default `[1, 1]` is ELF's plain sum over exits (Duggal et al. 2020; docs/methods.md §6).
+    /// Why: the exits' losses also train the shared stages 1–2, which every full-depth prediction
+    /// goes through; in every ELF run so far full depth ended 1.3–2.5 points under LDAM-DRW
+    /// (results/), with the gap already there at the LR drop. Lighter exit losses pull those
+    /// stages less towards the exits' needs. The exit decision is unchanged: it does not depend
+    /// on these factors.
     pub exit_weights: [f64; 2],
 }
 
@@ -74,7 +82,7 @@ pub struct LossConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExitDecision {
-    /// SPEC §5.2: correct and max softmax(s·z) ≥ τ.
+    /// ELF's rule (Duggal et al. 2020; docs/methods.md §6): correct and max softmax(s·z) ≥ τ.
     Confidence,
     /// Correct and softmax(s·(z − m_y·1_y))_y ≥ τ: the confidence the exit's own LDAM loss sees,
     /// i.e. the sample leaves only once that loss is ≤ −ln τ. With s = 30 the plain confidence
@@ -119,7 +127,8 @@ impl Default for LossConfig {
     }
 }
 
-/// Default ResLT branch class sets for a dataset with `num_classes` classes (SPEC §4.4).
+/// Default ResLT branch class sets for a dataset with `num_classes` classes (the official ResLT
+/// CIFAR code, Cui et al. 2022; docs/methods.md §5).
 pub fn default_branch_sets(num_classes: usize) -> BranchSets {
     if num_classes == 100 {
         BranchSets { start_medium: 35, start_tail: 70 }
@@ -213,8 +222,9 @@ impl Criterion {
 
     /// The training loss of one batch at `epoch`, with each term named for the divergence guard.
     /// With early exits the samples are spread over the exits by the detached exit decision
-    /// (SPEC §9.4) and each exit applies its own loss to its own samples. With Mixup every term
-    /// is λ·ℓ(y) + (1−λ)·ℓ(y_π) and the exit decision uses the label with the larger weight.
+    /// (docs/methods.md §6–7; computing it without gradient is ours) and each exit applies its own
+    /// loss to its own samples. With Mixup every term is λ·ℓ(y) + (1−λ)·ℓ(y_π) and the exit
+    /// decision uses the label with the larger weight.
     pub fn batch_loss(&self, net: &Network, out: &ModelOutput, targets: &Targets, epoch: usize) -> BatchLoss {
         if out.exits.is_empty() {
             let kind = self.cfg.kind;
@@ -232,8 +242,8 @@ impl Criterion {
         } else {
             self.exit_decision(net, out, &decided_by)
         };
-        // Per-sample weights for SPEC §5.3's normaliser: the class weight of the label that
-        // decided the exit (with Mixup, the dominant one).
+        // Per-sample weights for the `batch` normaliser (ours, docs/methods.md §6): the class
+        // weight of the label that decided the exit (with Mixup, the dominant one).
         let sample_weights = match self.cfg.exit_normaliser {
             ExitNormaliser::Batch => self.class_weights(epoch).map(|w| w.index_select(0, &decided_by)),
             ExitNormaliser::Subset => None,
@@ -269,8 +279,9 @@ impl Criterion {
         BatchLoss { total, terms, exit_counts: Some(counts) }
     }
 
-    /// The detached exit index of each sample (SPEC §5.2): the first exit that is correct and
-    /// confident about `labels`, in the sense `exit_decision` gives "confident".
+    /// The detached exit index of each sample (Duggal et al. 2020 (ELF); docs/methods.md §6): the
+    /// first exit that is correct and confident about `labels`, in the sense `exit_decision` gives
+    /// "confident".
     fn exit_decision(&self, net: &Network, out: &ModelOutput, labels: &Tensor) -> Tensor {
         let k_final = out.exits.len();
         let mut preds = net.prediction_logits(out, self.cfg.scale);
@@ -340,7 +351,8 @@ impl Targets {
         }
     }
 
-    /// The label with the larger weight (y when λ ≥ 0.5): what exit decisions use (SPEC §9.4).
+    /// The label with the larger weight (y when λ ≥ 0.5): what exit decisions use
+    /// (docs/methods.md §6 and §8).
     pub fn dominant(&self) -> Tensor {
         match &self.mix {
             Some((partner, lambda)) if *lambda < 0.5 => partner.shallow_clone(),
@@ -356,7 +368,7 @@ impl Targets {
         }
     }
 
-    /// Correct predictions, λ-weighted under Mixup (SPEC §6.3).
+    /// Correct predictions, λ-weighted under Mixup (Zhang et al. 2018 (Mixup); docs/methods.md §8).
     pub fn correct(&self, logits: &Tensor) -> f64 {
         let pred = logits.argmax(-1, false);
         let hits = |y: &Tensor| pred.eq_tensor(y).sum(tch::Kind::Float).double_value(&[]);
@@ -502,7 +514,7 @@ mod tests {
         assert_eq!(loss(&warm, 150), r);
     }
 
-    /// SPEC §5.3's normaliser (`batch`) and §9.4's (`subset`) give the same ELF loss until DRW
+    /// The `batch` and `subset` normalisers (docs/methods.md §6) give the same ELF loss until DRW
     /// weighs the samples (epoch 3 here), and different ones from then on.
     #[test]
     fn batch_normaliser_parts_from_subset_only_under_drw() {

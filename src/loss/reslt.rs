@@ -1,4 +1,4 @@
-//! The ResLT loss (SPEC §4.3): α·L_ice + (1−α)·L_fce.
+//! The ResLT loss (Cui et al. 2022 (ResLT); docs/methods.md §5): α·L_ice + (1−α)·L_fce.
 //!
 //! - Branch b is trained on the classes of S_b: S_H = all, S_M = classes ≥ start_M, S_T =
 //!   classes ≥ start_T. Its per-sample loss is −log(softmax(z_b)[y] + 1e-7), softmax over all C.
@@ -41,7 +41,7 @@ fn branch_losses(branches: &Tensor, targets: &Tensor, smoothing: f64) -> Tensor 
 }
 
 /// Branch-independent loss L_ice, optionally restricted to samples with `sample_mask` = 1
-/// (used when exits route samples, SPEC §9.4).
+/// (used when exits route samples, docs/methods.md §7).
 pub fn ice_loss(branches: &Tensor, targets: &Tensor, sets: BranchSets, smoothing: f64) -> Tensor {
     let masks = branch_masks(targets, sets);
     let losses = branch_losses(branches, targets, smoothing);

@@ -1,14 +1,16 @@
-//! Where each sample's loss goes when the network has early exits (SPEC §5.2 and §9.4): the one
-//! home of the exit decision and of the accumulate / route combination.
+//! Where each sample's loss goes when the network has early exits (Duggal et al. 2020 (ELF) and
+//! the report's hybrids; docs/methods.md §6–7): the one home of the exit decision and of the
+//! accumulate / route combination.
 //!
 //! - Exit index e_i (detached): the first exit k whose prediction is correct AND confident
 //!   (max softmax of its prediction logits ≥ τ); the last exit when none qualifies.
 //! - `accumulate` (ELF): sample i contributes at every exit k ≤ e_i; `route`: at e_i only.
 //! - Batch loss L = Σ_k (|S_k| / B) · ℓ_k(S_k), with ℓ_k the exit's own batch loss on its sample
-//!   set S_k (SPEC §9.4, `ExitNormaliser::Subset`). With sample weights w (DRW) and
-//!   `ExitNormaliser::Batch` the factor is Σ_{S_k} w / Σ_B w instead, which turns a weighted-mean
-//!   ℓ_k into Σ_{S_k} w·ℓ / Σ_B w: SPEC §5.3's ELF loss. An exit with an empty S_k contributes
-//!   exactly 0 (it is skipped, never 0/0).
+//!   set S_k (the report's definition, docs/methods.md §7, `ExitNormaliser::Subset`). With sample
+//!   weights w (DRW) and `ExitNormaliser::Batch` the factor is Σ_{S_k} w / Σ_B w instead, which
+//!   turns a weighted-mean ℓ_k into Σ_{S_k} w·ℓ / Σ_B w: ELF's loss as one weighted mean over the
+//!   batch (ours, docs/methods.md §6). An exit with an empty S_k contributes exactly 0 (it is
+//!   skipped, never 0/0).
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
@@ -25,11 +27,12 @@ pub enum LossMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExitNormaliser {
-    /// |S_k| / B: the share of the batch at exit k (SPEC §9.4, the report's hybrids).
+    /// |S_k| / B: the share of the batch at exit k (the report's hybrids, docs/methods.md §7).
     #[default]
     Subset,
     /// Σ_{S_k} w / Σ_B w: the share of the batch's weight at exit k, so that each sample's weighted
-    /// loss is divided by the whole batch's weight, as in PyTorch's weighted mean (SPEC §5.3, ELF).
+    /// loss is divided by the whole batch's weight, as in PyTorch's weighted mean (ours, for ELF:
+    /// docs/methods.md §6).
     Batch,
 }
 
@@ -174,7 +177,8 @@ mod tests {
         assert!((got - want_route).abs() < 1e-5, "{got} vs {want_route}");
     }
 
-    /// SPEC §5.3 with DRW weights: Σ_k Σ_{i∈S_k} w_i·ℓ_{k,i} / Σ_i w_i, against the §9.4 form.
+    /// The `batch` normaliser (docs/methods.md §6) with DRW weights: Σ_k Σ_{i∈S_k} w_i·ℓ_{k,i} / Σ_i w_i,
+    /// against the `subset` form.
     #[test]
     fn batch_weight_normaliser_by_hand() {
         let (z, y) = batch();
@@ -190,8 +194,8 @@ mod tests {
         let want = (l(0, 0) + 4.0 * l(0, 1) + l(0, 2) + 4.0 * l(1, 1) + l(1, 2) + 4.0 * l(2, 1)) / 6.0;
         let got = combine(&exit, 3, LossMode::Accumulate, Some(&w), weighted).double_value(&[]);
         assert!((got - want).abs() < 1e-5, "{got} vs {want}");
-        // §9.4 scales each exit's weighted mean by |S_k| / B instead: here S_3 = {1} (w 4 of 6)
-        // counts 1/3 rather than 4/6, so the two differ.
+        // `subset` (docs/methods.md §7) scales each exit's weighted mean by |S_k| / B instead:
+        // here S_3 = {1} (w 4 of 6) counts 1/3 rather than 4/6, so the two differ.
         let subset = (l(0, 0) + 4.0 * l(0, 1) + l(0, 2)) / 6.0
             + (2.0 / 3.0) * (4.0 * l(1, 1) + l(1, 2)) / 5.0
             + (1.0 / 3.0) * l(2, 1);

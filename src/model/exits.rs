@@ -1,4 +1,5 @@
-//! Early-exit heads after stage 1 and stage 2 (ELF, SPEC §5.3; the report's hybrids, §9.3).
+//! Early-exit heads after stage 1 and stage 2 (Duggal et al. 2020 (ELF), with placement and head
+//! design ours: docs/methods.md §6; the report's hybrids: docs/methods.md §7).
 //!
 //! - `gap_fc`: GAP → classifier (C_in → C). Cheapest, weakest.
 //! - `conv_fc` ("plain" / "simulated" in the report): conv 3×3 stride 2 (C_in → 2·C_in) → BN →
@@ -20,7 +21,7 @@ use super::resnet::{batch_norm, conv};
 #[serde(rename_all = "snake_case")]
 pub enum ExitKind {
     GapFc,
-    /// Also accepted as `plain`, the report's name ("simulated" exits, SPEC §9.3).
+    /// Also accepted as `plain`, the report's name ("simulated" exits, docs/methods.md §7).
     #[serde(alias = "plain")]
     ConvFc,
     Reslt,
@@ -136,12 +137,13 @@ mod tests {
     use tch::{Device, Kind};
 
     #[test]
-    fn conv_fc_exit_macs_match_spec() {
+    fn conv_fc_exit_macs_match_the_reference() {
         let vs = nn::VarStore::new(Device::Cpu);
         let cfg = ExitsConfig::default();
         let e1 = ExitHead::new(&(vs.root() / "e1"), &cfg, 16, 32, 10).unwrap();
         let e2 = ExitHead::new(&(vs.root() / "e2"), &cfg, 32, 16, 10).unwrap();
-        // SPEC §5.3: 16·16·32·16·9 = 1.18M and 8·8·64·32·9 = 1.18M, plus the classifier.
+        // conv_fc exits (ours, docs/methods.md §6): 16·16·32·16·9 = 1.18M and 8·8·64·32·9 = 1.18M,
+        // plus the classifier.
         assert_eq!(e1.macs, 1_179_648 + 32 * 10);
         assert_eq!(e2.macs, 1_179_648 + 64 * 10);
         let x = Tensor::randn([2, 16, 32, 32], (Kind::Float, Device::Cpu));

@@ -5,7 +5,7 @@ use tch::Tensor;
 
 use super::resnet::kaiming_std;
 
-/// How a linear classifier's weights are initialised (SPEC §2.1).
+/// How a linear classifier's weights are initialised (docs/methods.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinearInit {
@@ -31,7 +31,8 @@ pub fn global_avg_pool(xs: &Tensor) -> Tensor {
     xs.mean_dim([2i64, 3].as_slice(), false, tch::Kind::Float)
 }
 
-/// The cosine classifier of LDAM ("NormedLinear", SPEC §3.1): z_j = ⟨x/‖x‖, w_j/‖w_j‖⟩, no bias.
+/// The cosine classifier of LDAM ("NormedLinear", Cao et al. 2019; docs/methods.md §4):
+/// z_j = ⟨x/‖x‖, w_j/‖w_j‖⟩, no bias.
 /// Weights start uniform in (−1, 1) with every class column rescaled to unit norm.
 #[derive(Debug)]
 pub struct CosineLinear {

@@ -1,4 +1,4 @@
-//! Multiply–accumulate counts derived from layer shapes (SPEC §2.2): convolutions and fully
+//! Multiply–accumulate counts derived from layer shapes (docs/methods.md §2): convolutions and fully
 //! connected layers only; BN, ReLU, additions and pooling are not counted, as is customary.
 use super::resnet::BackboneSpec;
 
@@ -36,7 +36,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resnet32_macs_match_spec() {
+    fn resnet32_macs_match_the_reference() {
         let spec = BackboneSpec { widths: [16, 32, 64], blocks_per_stage: 5 };
         let cum = backbone_macs(&spec);
         assert_eq!(cum[0], 442_368);

@@ -22,11 +22,12 @@ use resnet::{BackboneSpec, ResNet};
 pub enum HeadKind {
     /// GAP → linear (the plain ResNet).
     Linear,
-    /// GAP → cosine classifier (LDAM's NormedLinear, SPEC §3.1): logits are cosines in [−1, 1].
+    /// GAP → cosine classifier (LDAM's NormedLinear, Cao et al. 2019; docs/methods.md §4): logits are
+    /// cosines in [−1, 1].
     Cosine,
-    /// ResLT, official CIFAR code: three BatchNorms, shared classifier (SPEC §4.1).
+    /// ResLT, official CIFAR code: three BatchNorms, shared classifier (Cui et al. 2022 (ResLT); docs/methods.md §5).
     Bn3,
-    /// ResLT, the report's: grouped 1×1 conv, 3 chunks, shared classifier (SPEC §9.2).
+    /// ResLT, the report's: grouped 1×1 conv, 3 chunks, shared classifier (docs/methods.md §5 and §7).
     Grouped,
 }
 
@@ -114,7 +115,7 @@ pub struct ExitOutput {
     pub branches: Option<Tensor>,
 }
 
-/// Inference cost of the network in multiply–accumulates per image (SPEC §5.4).
+/// Inference cost of the network in multiply–accumulates per image (docs/methods.md §6, MACs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CostModel {
     /// Cost of an image that leaves at exit k (last = the final classifier): the backbone up to
@@ -254,7 +255,7 @@ impl Network {
         self.final_logits(&h, false)
     }
 
-    /// Early-exit inference that really stops (SPEC §9.5): after each exit, the images whose
+    /// Early-exit inference that really stops (docs/methods.md §6): after each exit, the images whose
     /// confidence reaches `tau` are answered and dropped from the batch, and only the rest run
     /// on. Returns the prediction and the exit index of every image, in input order.
     pub fn early_exit_predict(&self, xs: &Tensor, tau: f64, scale: f64) -> (Vec<i64>, Vec<usize>) {
@@ -301,7 +302,8 @@ impl Network {
 
     /// The logits each exit (and finally the last head) predicts with, on the softmax scale used
     /// for confidence: cosine classifiers are multiplied by `scale` (raw cosines in [−1, 1]
-    /// never reach a high softmax confidence), other heads are used as they are (SPEC §9.4).
+    /// never reach a high softmax confidence), other heads are used as they are
+    /// (docs/methods.md §6, prediction logits).
     pub fn prediction_logits(&self, out: &ModelOutput, scale: f64) -> Vec<Tensor> {
         let mut v: Vec<Tensor> =
             self.exits.iter().zip(&out.exits).map(|(e, o)| e.prediction_logits(&o.logits, scale)).collect();
@@ -312,7 +314,7 @@ impl Network {
         v
     }
 
-    /// MACs per image for every way out of the network (SPEC §2.2, §5.4).
+    /// MACs per image for every way out of the network (docs/methods.md §2 and §6).
     pub fn cost_model(&self) -> CostModel {
         let cum = macs::backbone_macs(&self.backbone.spec);
         let w = self.backbone.spec.widths[2];
@@ -341,7 +343,7 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let net = Network::new(&vs.root(), &ModelConfig::default(), 10).unwrap();
         let params: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
-        assert_eq!(params, 464_154, "SPEC §2.2");
+        assert_eq!(params, 464_154, "ResNet-32 parameter count (He et al. 2016; docs/methods.md §2)");
         let xs = Tensor::zeros([2, 3, 32, 32], (Kind::Float, Device::Cpu));
         let stages = net.backbone.forward_stages(&xs, false);
         assert_eq!(stages[0].size(), vec![2, 16, 32, 32]);

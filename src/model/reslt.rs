@@ -1,5 +1,6 @@
-//! ResLT heads (SPEC §4.1 and §9.2): three branches over the last feature map, one shared linear
-//! classifier, fused logits = sum of the branch logits (at train and test time).
+//! ResLT heads (Cui et al. 2022 (ResLT); docs/methods.md §5, which also describes the report's
+//! grouped head): three branches over the last feature map, one shared linear classifier, fused
+//! logits = sum of the branch logits (at train and test time).
 //!
 //! - `bn3` (the official CIFAR code): three independent BatchNorm2d(W) on the same map F, then
 //!   GAP → shared Linear(W → C). No ReLU after the branch BN.

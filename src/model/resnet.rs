@@ -1,4 +1,4 @@
-//! CIFAR ResNet-32 (He et al. 2016, §4.2) as the LDAM-DRW and ResLT code build it (SPEC §2.1):
+//! CIFAR ResNet-32 (He et al. 2016, §4.2) as the LDAM-DRW and ResLT code build it (docs/methods.md §2):
 //! a 3×3 stem, three stages of BasicBlocks with option-A (parameter-free) shortcuts, and
 //! Kaiming-normal (fan-in) conv init. Stage widths are configurable because the report's ResLT
 //! head needs a last stage divisible by 3 (16/32/48).

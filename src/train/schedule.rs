@@ -1,5 +1,6 @@
 //! Learning rate per epoch (set at the start of each epoch, as both reference codebases do):
-//! linear warm-up, then a constant rate, then cumulative step decays (SPEC §3.4 and §4.6).
+//! linear warm-up, then a constant rate, then cumulative step decays (the recipes of Cao et al.
+//! 2019 and Cui et al. 2022 (ResLT); docs/methods.md §2).
 
 /// lr(e) = base · warm(e) · gamma^(number of milestones ≤ e), where during the first
 /// `warmup_epochs` epochs warm(e) = s·(1−f) + f with f = (e+1)/warmup_epochs and s the start factor.

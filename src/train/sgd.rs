@@ -1,4 +1,4 @@
-//! SGD with momentum, weight decay and optional Nesterov, in PyTorch's exact form (SPEC §7):
+//! SGD with momentum, weight decay and optional Nesterov, in PyTorch's exact form (docs/methods.md §2):
 //! g ← ∇ + wd·θ; buf ← μ·buf + g (buf = g at the first step); d = g + μ·buf (Nesterov) or buf;
 //! θ ← θ − lr·d. We own the momentum buffers (rather than using tch's optimiser) so that a
 //! checkpoint can save and restore them and a resumed run continues exactly.

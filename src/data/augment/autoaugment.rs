@@ -1,5 +1,5 @@
 //! AutoAugment, CIFAR-10 policy (Cubuk et al. 2019), with the magnitude convention of the
-//! DeepVoltaire port that long-tail codebases use (SPEC §6.1, first column). Per image: pick one
+//! DeepVoltaire port that long-tail codebases use (docs/methods.md §8). Per image: pick one
 //! of the 25 sub-policies uniformly, apply op 1 with probability p1, then op 2 with p2. Signed
 //! ops flip their sign with probability ½.
 use super::ops;
@@ -58,7 +58,7 @@ const fn s(op: Op, p: f64, m: usize) -> Step {
 
 use Op::*;
 
-/// The 25 CIFAR-10 sub-policies, in the paper's order (SPEC §6.1).
+/// The 25 CIFAR-10 sub-policies, in the paper's order (Cubuk et al. 2019 (AutoAugment)).
 pub const CIFAR10_POLICY: [[Step; 2]; 25] = [
     [s(Invert, 0.1, 7), s(Contrast, 0.2, 6)],
     [s(Rotate, 0.7, 2), s(TranslateX, 0.3, 9)],

@@ -1,4 +1,4 @@
-//! Mixup (Zhang et al. 2018; SPEC §6.3): one λ ~ Beta(α, α) per batch and a random partner for
+//! Mixup (Zhang et al. 2018; docs/methods.md §8): one λ ~ Beta(α, α) per batch and a random partner for
 //! every image, x̃ = λ·x + (1−λ)·x_π. The loss side (λ·ℓ(y) + (1−λ)·ℓ(y_π)) lives in
 //! `loss::Targets`. Drawn on the data workers from the batch's own random stream, so a resumed
 //! run mixes exactly the same pairs.

@@ -1,7 +1,8 @@
 //! Per-image augmentation on `u8` CHW images, in the order of the reference pipelines:
-//! random crop with zero padding → horizontal flip (SPEC §1.4) → AutoAugment (§6.1) → Cutout
-//! (§6.2, before normalisation: the hole is black) → scaling to [0, 1] and per-channel
-//! normalisation. Kept free of libtorch so it runs on plain worker threads and is testable alone.
+//! random crop with zero padding → horizontal flip (docs/methods.md §1) → AutoAugment (Cubuk et al.
+//! 2019) → Cutout (DeVries & Taylor 2017, before normalisation: the hole is black) → scaling to
+//! [0, 1] and per-channel normalisation (docs/methods.md §1 and §8). Kept free of libtorch so it
+//! runs on plain worker threads and is testable alone.
 pub mod autoaugment;
 pub mod mixup;
 pub mod ops;
@@ -30,7 +31,8 @@ pub struct AugmentConfig {
     /// Side of the Cutout hole in pixels (0: off). One hole, centre uniform over the image,
     /// clipped at the border, applied before normalisation (the hole is black, as in PaCo).
     pub cutout: usize,
-    /// Mixup α (SPEC §6.3): mix every batch with λ ~ Beta(α, α); 0 turns Mixup off.
+    /// Mixup α (Zhang et al. 2018 (Mixup); docs/methods.md §8): mix every batch with
+    /// λ ~ Beta(α, α); 0 turns Mixup off.
     pub mixup: f64,
 }
 
