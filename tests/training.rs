@@ -123,13 +123,24 @@ fn resume_continues_exactly() {
     }
     let err = train(&tiny(3), &options(paused.path(), false, None)).err().unwrap();
     assert!(err.to_string().contains("--resume"), "{err}");
-    // `longtail status`: just written, it looks like a run in progress; an hour later, stopped.
+    // `longtail status` tells a live run from a stopped one by its lock, not by the age of its
+    // files: just written but with no process holding it, the paused run is stopped at once;
+    // while a process holds the lock it is running, and a second writer is refused by name.
     let now = std::time::SystemTime::now();
     let st = progress(paused.path(), now).unwrap();
-    assert_eq!((st.phase, st.epochs_done, st.epochs, st.last.map(|l| l.0)), (Phase::Running, 1, 3, Some(1)));
+    assert_eq!((st.phase, st.epochs_done, st.epochs, st.last.map(|l| l.0)), (Phase::Stopped, 1, 3, Some(1)));
     assert!(st.remaining.is_some_and(|r| r.as_secs_f64() > 0.0));
-    let later = progress(paused.path(), now + std::time::Duration::from_secs(3600)).unwrap();
-    assert_eq!(later.phase, Phase::Stopped);
+    {
+        let _held = RunDir::new(paused.path()).lock("test").unwrap();
+        let later = progress(paused.path(), now + std::time::Duration::from_secs(3600)).unwrap();
+        assert_eq!(later.phase, Phase::Running, "locked: running, however old its files");
+        let err = train(&tiny(3), &options(paused.path(), true, None)).err().unwrap().to_string();
+        assert!(err.contains("is in use by pid") && err.contains("(test, since"), "{err}");
+    }
+    // Without a lock file (a run made before runs were locked) the age decides, as before.
+    std::fs::remove_file(paused.path().join(run::LOCK_FILE)).unwrap();
+    assert_eq!(progress(paused.path(), now).unwrap().phase, Phase::Running);
+    assert_eq!(progress(paused.path(), now + std::time::Duration::from_secs(3600)).unwrap().phase, Phase::Stopped);
     assert_eq!(progress(straight.path(), now).unwrap().phase, Phase::Finished);
     let err = train(&tiny(4), &options(paused.path(), true, None)).err().unwrap();
     assert!(err.to_string().contains("config differs"), "{err}");

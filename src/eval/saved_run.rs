@@ -169,6 +169,10 @@ impl EvalOutcome {
 pub fn evaluate_run(req: &EvalRequest) -> Result<EvalOutcome> {
     req.validate()?;
     let dir = RunDir::new(&req.run_dir);
+    // Writing a file into the run (timing, precise BN, weight average) takes its lock, so it is
+    // refused while the run trains; a plain evaluation only reads.
+    let writes = req.timing || req.precise_bn.is_some() || req.average_from.is_some();
+    let _lock = if writes && dir.exists(run::STATE_FILE) { Some(dir.lock("eval")?) } else { None };
     let cfg = config::load(&dir.file(run::CONFIG_FILE), &[])?;
     let device = trainer::resolve_device(&cfg.device)?;
     let state: run::TrainState = store::read_json(&dir.file(run::STATE_FILE))

@@ -112,6 +112,9 @@ pub fn select_on_validation(req: &SelectRequest) -> Result<Selected> {
     let cfg = config::load(&dir.file(run::CONFIG_FILE), &[])?;
     let state: run::TrainState = store::read_json(&dir.file(run::STATE_FILE))
         .with_context(|| format!("{} is not a run directory with saved weights", req.run_dir.display()))?;
+    // It writes its choice into the run: not while the run trains (it would choose among
+    // epochs that are still coming).
+    let _lock = dir.lock("select")?;
     let epochs = kept_epochs(&dir, state.epochs_done);
     if epochs.len() < 2 {
         bail!(

@@ -27,6 +27,8 @@ pub fn publish(run_dir: &Path, name: Option<&str>, results: &Path, force: bool) 
     if !summary_path.exists() {
         bail!("{} has no {} yet: the run has not finished", run_dir.display(), run::SUMMARY_FILE);
     }
+    // No eval or select may rewrite the files being attached while they are read.
+    let _lock = dir.lock("publish")?;
     let mut summary: Summary = store::read_json(&summary_path)?;
     let mut notes = Vec::new();
     if let Some(timing) = dir.early_exit_timing()? {

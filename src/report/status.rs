@@ -66,7 +66,12 @@ pub fn progress(dir: &Path, now: SystemTime) -> Result<Progress> {
         RunStatus::Failed(msg) => Phase::Failed(msg),
         RunStatus::NotStarted => Phase::Starting,
         RunStatus::Partial { epochs_done: 0, .. } => Phase::Starting,
-        RunStatus::Partial { .. } => classify(idle, seconds_per_epoch),
+        // The lock says it for runs that take one; older runs only have the age of their state.
+        RunStatus::Partial { .. } => match rd.locked() {
+            Some(true) => Phase::Running,
+            Some(false) => Phase::Stopped,
+            None => classify(idle, seconds_per_epoch),
+        },
     };
     let left = cfg.train.epochs.saturating_sub(epochs_done);
     let remaining = match (&phase, seconds_per_epoch) {

@@ -3,11 +3,12 @@
 //! Records import only the ground floor (`store`) and the leaf types they hold (accuracies,
 //! precision), so every layer that writes or reads a run can import them. Files that matter are written atomically (temp file in the same folder, fsync,
 //! rename), so a killed run never leaves a half-written checkpoint or summary behind.
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::eval::metrics::{Accuracy, GroupAcc, GroupExitFractions};
@@ -35,6 +36,8 @@ pub const WEIGHT_AVERAGE_FILE: &str = "weight_average.json";
 /// `select`'s result: the epoch chosen on held-out validation images (`eval::select`).
 pub const SELECTION_FILE: &str = "validation_selection.json";
 pub const FAILURE_FILE: &str = "failure.txt";
+/// The writer lock of a run directory ([`RunDir::lock`]); it names its holder.
+pub const LOCK_FILE: &str = "run.lock";
 /// Where `train --keep-weights-from N` keeps each epoch's weights (`eval --average-from`).
 pub const KEPT_WEIGHTS_DIR: &str = "weights";
 
@@ -311,9 +314,55 @@ pub struct RunDir {
     pub path: PathBuf,
 }
 
+/// A held run-directory lock; dropping it (or the process ending, however it ends) releases it.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+}
+
 impl RunDir {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         RunDir { path: path.into() }
+    }
+
+    /// Become the run directory's one writer for `purpose` ("train", "select", …): an advisory
+    /// OS lock (flock) on `LOCK_FILE`, so a second training, a resume beside a live one, or an
+    /// evaluation writing into a run that is training is refused instead of interleaving its
+    /// files. The kernel drops the lock when the process dies, so a killed run never stays
+    /// "locked". Creates the directory if needed.
+    pub fn lock(&self, purpose: &str) -> Result<RunLock> {
+        fs::create_dir_all(&self.path).with_context(|| format!("cannot create {}", self.path.display()))?;
+        let path = self.file(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        // SAFETY: flock on a descriptor this function owns; it touches no memory.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let holder = fs::read_to_string(&path).unwrap_or_default();
+            let holder = if holder.trim().is_empty() { "another longtail process".to_string() } else { holder };
+            bail!(
+                "{} is in use by {}; wait for it to end (or stop it) and try again",
+                self.path.display(),
+                holder.trim()
+            );
+        }
+        file.set_len(0).with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(file, "pid {} ({purpose}, since {})", std::process::id(), crate::store::now_utc())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(RunLock { _file: file })
+    }
+
+    /// Whether a live process holds the directory's lock; `None` when it has no lock file
+    /// (a run made before runs were locked), where only the age of its files can tell.
+    pub fn locked(&self) -> Option<bool> {
+        let file = File::open(self.file(LOCK_FILE)).ok()?;
+        // SAFETY: as in `lock`; a shared lock taken here is released when `file` closes.
+        let free = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
+        Some(!free)
     }
 
     pub fn file(&self, name: &str) -> PathBuf {
@@ -412,5 +461,19 @@ mod tests {
         fs::write(d.file(SUMMARY_FILE), "{\"name\": \"x\", ").unwrap();
         let err = format!("{:#}", status(dir.path()).unwrap_err());
         assert!(err.contains(SUMMARY_FILE), "{err}");
+    }
+
+    #[test]
+    fn one_writer_at_a_time_and_the_lock_goes_with_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = RunDir::new(dir.path().join("run"));
+        assert_eq!(d.locked(), None, "no lock file: nothing to tell");
+        let held = d.lock("train").unwrap();
+        assert_eq!(d.locked(), Some(true));
+        let err = d.lock("select").unwrap_err().to_string();
+        assert!(err.contains("is in use by pid") && err.contains("(train, since"), "{err}");
+        drop(held);
+        assert_eq!(d.locked(), Some(false), "released with its holder");
+        let _again = d.lock("select").unwrap();
     }
 }

@@ -100,7 +100,14 @@ pub fn start(parent_dir: &Path, out: &Path, cfg: &Config, invocation: &RunMeta) 
         changed: changes.iter().map(|(k, a, b)| format!("{k}: {a} → {b}")).collect(),
     });
 
-    if out.exists() && fs::read_dir(out).with_context(|| format!("cannot read {}", out.display()))?.next().is_some() {
+    let mut entries = if out.exists() {
+        fs::read_dir(out).with_context(|| format!("cannot read {}", out.display()))?.collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
+    // A lock file alone is what a failed earlier attempt of this command leaves: still empty.
+    entries.retain(|e| e.file_name() != run::LOCK_FILE);
+    if !entries.is_empty() {
         bail!("--fork-from: {} is not empty; choose another --out", out.display());
     }
     let staging = RunDir::new(store::tmp_path(out));
@@ -125,6 +132,7 @@ pub fn start(parent_dir: &Path, out: &Path, cfg: &Config, invocation: &RunMeta) 
     store::write_json(&staging.file(run::META_FILE), &meta)?;
     store::atomic_write(&staging.file(run::CONFIG_FILE), cfg.to_toml().as_bytes())?;
     if out.exists() {
+        let _ = fs::remove_file(out.join(run::LOCK_FILE));
         fs::remove_dir(out).with_context(|| format!("cannot replace the empty directory {}", out.display()))?;
     } else if let Some(up) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(up).with_context(|| format!("cannot create {}", up.display()))?;

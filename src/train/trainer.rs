@@ -272,6 +272,9 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
     // The data is read before the run directory is made: a wrong --data leaves no directory
     // behind that the same command would then refuse as "already holds a run".
     let data = load_data(cfg, opts.data_dir.as_deref())?;
+    // One writer per run directory, held to the end of training. A fork is staged and moved
+    // into place whole (`fork::start` refuses a non-empty --out), so it locks once it is there.
+    let early_lock = if opts.fork_from.is_none() { Some(RunDir::new(&opts.run_dir).lock("train")?) } else { None };
     let (dir, state, forked) = match &opts.fork_from {
         Some(_) if opts.resume => bail!(
             "--fork-from starts a new run and --resume continues one; to continue a forked run, pass --resume alone"
@@ -284,6 +287,10 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             let (dir, state) = open_run_dir(cfg, opts, &invocation)?;
             (dir, state, false)
         }
+    };
+    let _lock = match early_lock {
+        Some(lock) => lock,
+        None => dir.lock("train")?,
     };
     if dir.exists(run::SUMMARY_FILE) {
         eprintln!(
