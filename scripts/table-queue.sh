@@ -9,11 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-/work/runs/report}
+BIN=${BIN:-$(dirname "$RUNS")/bin}
 DATA=${DATA:-$(cd .. && pwd)/shared/data/cifar-10-batches-bin}
-mkdir -p "$RUNS" /work/runs/bin
+mkdir -p "$RUNS" "$BIN"
 scripts/carry-run.sh --restore
 [ -x target/release/longtail ] || make build
-bin=/work/runs/bin/longtail-$(git rev-parse --short HEAD)
+bin=$BIN/longtail-$(git rev-parse --short HEAD)
 [ -x "$bin" ] || cp target/release/longtail "$bin"
 common=(reproduce report --runs "$RUNS" --data "$DATA" --keep-weights-from 161)
 "$bin" "${common[@]}" --jobs 1 --threads 2 --only model-15

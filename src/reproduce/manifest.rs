@@ -203,12 +203,19 @@ config = "a.toml"
 source = "elsewhere"
 "#;
 
-    #[test]
-    fn loads_selects_and_dedupes() {
+    /// TWO_ROWS loaded from a folder that has its two configs (the folder lives as long as the
+    /// returned guard).
+    fn two_configs_manifest() -> (tempfile::TempDir, Manifest) {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "a.toml", "");
         write(dir.path(), "b.toml", "");
         let m = Manifest::load(&write(dir.path(), "m.toml", TWO_ROWS), dir.path()).unwrap();
+        (dir, m)
+    }
+
+    #[test]
+    fn loads_selects_and_dedupes() {
+        let (_dir, m) = two_configs_manifest();
         assert_eq!(m.rows.len(), 3);
         assert_eq!(m.rows[0].reported.overall, Some(79.59));
         assert_eq!(m.rows[1].reported.note.as_deref(), Some("crashed"));
@@ -221,10 +228,7 @@ source = "elsewhere"
 
     #[test]
     fn training_follows_the_order_only_gives() {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "a.toml", "");
-        write(dir.path(), "b.toml", "");
-        let m = Manifest::load(&write(dir.path(), "m.toml", TWO_ROWS), dir.path()).unwrap();
+        let (_dir, m) = two_configs_manifest();
         let stems = |rows: Vec<Row>| rows.iter().map(Row::stem).collect::<Vec<_>>();
         // select keeps the table's order; in_given_order follows --only.
         assert_eq!(stems(m.select(&["b".into(), "a".into()]).unwrap()), ["a", "b", "a"]);
