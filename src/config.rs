@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::augment::AugmentConfig;
 use crate::data::cifar::Cifar;
-use crate::eval::metrics::GroupRule;
 use crate::loss::LossConfig;
 use crate::model::ModelConfig;
-use crate::train::schedule::LrSchedule;
+use crate::optim::schedule::LrSchedule;
+use crate::score::metrics::GroupRule;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -1,17 +1,26 @@
 //! longtail: train and evaluate long-tailed image classifiers on CIFAR-LT with libtorch.
 //!
-//! The module layout is the pipeline: `data` → `model` → `loss` → `train` → `eval` → `report`,
-//! on a ground floor, `store` (atomic files, JSON, provenance), with `config` (what to run), `run`
-//! (a run directory and its records, plain serde types) and `reproduce` (the report's whole
-//! table: which configs, which runs) beside them.
+//! The module layout is the pipeline, each floor importing only the floors below it:
+//!
+//! - `store`: the ground floor (atomic files, JSON, provenance; no crate imports);
+//! - `data`, `model`, `optim`, `loss`: what an image goes through, the network, how its
+//!   weights move, what it is asked to do;
+//! - `score`: how a network is scored on a set of images (accuracy per group, early exit);
+//! - `config` (what to run) and `run` (a run directory and its records, plain serde types);
+//! - `train`: how the network learns, writing a run directory;
+//! - `eval`: what a trained run's saved weights show (evaluation, `select`, averaging, BN);
+//! - `report`: how people see results; `reproduce`: the report's whole table;
+//! - the commands (`main.rs`, `bench`) on top.
 pub mod bench;
 pub mod config;
 pub mod data;
 pub mod eval;
 pub mod loss;
 pub mod model;
+pub mod optim;
 pub mod report;
 pub mod reproduce;
 pub mod run;
+pub mod score;
 pub mod store;
 pub mod train;

@@ -509,7 +509,7 @@ fn main() -> ExitCode {
         Command::Eval { run_dir, data, weights, exit_threshold, timing, precise_bn, average_from } => {
             let request =
                 EvalRequest { run_dir, data, weights, thresholds: exit_threshold, timing, precise_bn, average_from };
-            evaluate_run(&request).map(|outcome| print!("{}", outcome.render()))
+            evaluate_run(&request).map(|outcome| print!("{}", longtail::report::evaluation::render(&outcome)))
         }
         Command::Select { run_dir, data, per_class } => {
             let request = longtail::eval::select::SelectRequest { run_dir, data, per_class };

@@ -2,10 +2,10 @@
 //! expected sizes and the tables carry the numbers of the run's own summary.
 use std::path::Path;
 
-use longtail::eval::metrics::{Accuracy, GroupExitFractions};
 use longtail::report::{compare, run_report};
-use longtail::run::EarlyExit;
 use longtail::run::{self, EpochRecord, EpochScore, GroupsInfo, RunDir, Summary};
+use longtail::score::early_exit::EarlyExit;
+use longtail::score::metrics::{Accuracy, GroupExitFractions};
 use longtail::store;
 
 fn acc(overall: f64, per_class: Vec<f64>) -> Accuracy {
@@ -293,7 +293,8 @@ fn publish(run: &Path, results: &Path, extra: &[&str]) -> std::process::Output {
 
 #[test]
 fn early_exit_timing_is_rendered_and_published_with_the_result() {
-    use longtail::run::{ExitTiming, TimingReport};
+    use longtail::run::TimingReport;
+    use longtail::score::early_exit::ExitTiming;
     let dir = tempfile::tempdir().unwrap();
     synthetic_run(dir.path(), "toy-exits", 0.95, true);
     let row = |batch, images, full, early| ExitTiming {

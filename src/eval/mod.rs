@@ -1,8 +1,8 @@
-//! What the model learned.
+//! What a trained run's saved weights show, measured after training: evaluation of any saved
+//! weights (`saved_run`), the epoch chosen on validation (`select`), weight averaging and
+//! recomputed BatchNorm statistics. Built on `score` (how a network is scored) and on the run
+//! directories `train` writes.
 pub mod average;
-pub mod early_exit;
-pub mod evaluate;
-pub mod metrics;
 pub mod precise_bn;
 pub mod saved_run;
 pub mod select;

@@ -11,15 +11,13 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result};
 
-use super::early_exit;
-use super::evaluate::{predict, TestSet};
-use super::metrics::{evaluate_predictions, parts_alone};
 use super::precise_bn;
 use crate::config;
 use crate::model::Network;
-use crate::report::document::markdown;
-use crate::report::table::{early_exit_table, score_table, timing_blocks};
-use crate::run::{self, EarlyExit, EpochScore, GroupsInfo, PreciseBnReport, RunDir, TimingReport};
+use crate::run::{self, EpochScore, GroupsInfo, PreciseBnReport, RunDir, TimingReport};
+use crate::score::early_exit::{self, EarlyExit};
+use crate::score::metrics::{evaluate_predictions, parts_alone};
+use crate::score::predict::{predict, TestSet};
 use crate::store::{self, Provenance};
 use crate::train::{checkpoint, trainer};
 
@@ -114,7 +112,7 @@ impl EvalRequest {
     }
 }
 
-/// Everything `eval` measured, in the order it is shown.
+/// Everything `eval` measured, in the order it is shown (`report::evaluation::render`).
 #[derive(Debug)]
 pub struct EvalOutcome {
     /// What was done to the weights before evaluating (averaging, BN recomputation).
@@ -131,37 +129,6 @@ pub struct EvalOutcome {
     pub timing: Option<TimingReport>,
     /// Files written for `publish`.
     pub written: Vec<PathBuf>,
-}
-
-impl EvalOutcome {
-    /// The text `longtail eval` prints.
-    pub fn render(&self) -> String {
-        let mut s = String::new();
-        for note in &self.notes {
-            s.push_str(note);
-            s.push('\n');
-        }
-        let rows: Vec<(&str, &EpochScore)> = self.scores.iter().map(|(n, sc)| (n.as_str(), sc)).collect();
-        s.push_str(&score_table(&rows, &self.groups));
-        s.push('\n');
-        for (name, acc) in &self.per_class {
-            let values: Vec<String> = acc.iter().map(|a| format!("{a:.1}")).collect();
-            match name {
-                Some(name) => s.push_str(&format!("per class, {name}: {}\n", values.join(" "))),
-                None => s.push_str(&format!("per class: {}\n", values.join(" "))),
-            }
-        }
-        if !self.early_exit.is_empty() {
-            s.push_str(&format!("\nEarly-exit inference ({}):\n{}\n", self.label, early_exit_table(&self.early_exit)));
-        }
-        if let Some(timing) = &self.timing {
-            s.push_str(&markdown(&timing_blocks(timing)));
-        }
-        for path in &self.written {
-            s.push_str(&format!("wrote {} (`longtail publish` attaches it to the result)\n", path.display()));
-        }
-        s
-    }
 }
 
 /// Evaluate the weights `req` names; write the timing / precise-BN / weight-average file when

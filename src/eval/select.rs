@@ -11,15 +11,15 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-use super::early_exit;
-use super::evaluate::{predict, TestSet};
-use super::metrics::{evaluate_predictions, Accuracy};
 use crate::config::{self, Config};
 use crate::data::cifar;
 use crate::data::subset::long_tailed_indices;
 use crate::data::validation::{held_out_indices, per_class_counts, VALIDATION_SEED};
 use crate::model::Network;
 use crate::run::{self, Candidate, EpochScore, RunDir, ValidationSelection, ValidationSet};
+use crate::score::early_exit;
+use crate::score::metrics::{evaluate_predictions, Accuracy};
+use crate::score::predict::{predict, TestSet};
 use crate::store::{self, Provenance};
 use crate::train::{checkpoint, trainer};
 

@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 
 use super::document::{markdown, Block};
 use super::plots;
-use crate::eval::metrics::fmt_group;
 use crate::run::{self, RunDir, Summary};
+use crate::score::metrics::fmt_group;
 use crate::store;
 
 /// A finished run as `compare` reads it: its summary, and where its resolved config is.

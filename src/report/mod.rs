@@ -3,6 +3,7 @@
 pub mod compare;
 pub mod diff;
 pub mod document;
+pub mod evaluation;
 pub mod plots;
 pub mod publish;
 pub mod reproduction;

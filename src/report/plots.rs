@@ -7,8 +7,8 @@ use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::eval::metrics::{Accuracy, GroupExitFractions};
 use crate::run::EpochRecord;
+use crate::score::metrics::{Accuracy, GroupExitFractions};
 
 static FONT: Once = Once::new();
 

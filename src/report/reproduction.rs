@@ -8,9 +8,9 @@ use anyhow::{Context, Result};
 
 use super::document::{html, markdown, Block};
 use super::plots;
-use crate::eval::metrics::fmt_group;
 use crate::reproduce::manifest::{HeadlineSystem, Manifest, Row};
 use crate::run::{status, RunStatus, Summary};
+use crate::score::metrics::fmt_group;
 use crate::store;
 
 /// Where the table's numbers come from.

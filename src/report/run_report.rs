@@ -7,9 +7,9 @@ use super::document::{html, markdown, Block};
 use super::plots;
 use super::table;
 use crate::data::cifar::Cifar;
-use crate::eval::metrics::{fmt_group, Accuracy};
-use crate::run::EarlyExit;
 use crate::run::{self, EpochScore, RunDir, Summary};
+use crate::score::early_exit::EarlyExit;
+use crate::score::metrics::{fmt_group, Accuracy};
 use crate::store;
 
 pub const CURVES_PNG: &str = "curves.png";

@@ -1,9 +1,10 @@
 //! The Many/Medium/Few table printed at the end of a run and by `longtail eval`, the early-exit
 //! table of both, and the early-exit timing table of `eval --timing`.
 use super::document::Block;
-use crate::eval::metrics::fmt_group;
-use crate::run::{EarlyExit, TimingReport};
+use crate::run::TimingReport;
 use crate::run::{EpochScore, GroupsInfo};
+use crate::score::early_exit::EarlyExit;
+use crate::score::metrics::fmt_group;
 
 /// A markdown table of scores with the group convention stated under it.
 pub fn score_table(rows: &[(&str, &EpochScore)], groups: &GroupsInfo) -> String {

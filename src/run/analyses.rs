@@ -1,56 +1,16 @@
-//! What analyses after training add to a run, as plain records: early-exit results and their
-//! timing (`eval --timing`), precise-BN and weight-average evaluations, the epoch chosen on
-//! validation (`select`), and the parent of a forked run. The code that computes each lives with
-//! its analysis (`eval::early_exit`, `eval::precise_bn`, `eval::select`, `train::fork`); the
-//! records live here so that a run's summary can hold them without importing that code.
+//! What analyses after training add to a run, as plain records: early-exit timing
+//! (`eval --timing`), precise-BN and weight-average evaluations, the epoch chosen on validation
+//! (`select`), and the parent of a forked run. The code that computes each lives with its
+//! analysis (`eval::precise_bn`, `eval::select`, `train::fork`); the records live here so that a
+//! run's summary can hold them without importing that code. The early-exit result itself
+//! (`EarlyExit`, `ExitTiming`) is defined where it is computed, in `score::early_exit`, which
+//! sits below the records.
 use serde::{Deserialize, Serialize};
 
 use super::{EpochScore, Resume};
-use crate::eval::metrics::{fmt_group, Accuracy, GroupAcc};
+use crate::score::early_exit::{EarlyExit, ExitTiming};
+use crate::score::metrics::{fmt_group, Accuracy};
 use crate::store::Provenance;
-
-/// The result of early-exit inference at one threshold.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EarlyExit {
-    pub threshold: f64,
-    pub overall: f64,
-    pub many: GroupAcc,
-    pub medium: GroupAcc,
-    pub few: GroupAcc,
-    /// Mean multiply–accumulates per image, exit heads included.
-    pub mean_macs: f64,
-    /// MACs of the same network without exits.
-    pub full_macs: u64,
-    /// 1 − mean_macs / full_macs.
-    pub saving: f64,
-    /// Fraction of test images leaving at each exit (last = final head).
-    pub exit_fractions: Vec<f64>,
-    /// The same per group: [many, medium, few][exit].
-    pub exit_fractions_by_group: Vec<Vec<f64>>,
-}
-
-/// Wall-clock of full-depth versus early-exit inference at one batch size.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExitTiming {
-    pub batch: usize,
-    pub images: usize,
-    pub tau: f64,
-    /// Interleaved passes per way (full, early, full, early, …); the seconds are their medians,
-    /// so a slow moment of the machine hits both ways alike instead of one.
-    pub repetitions: usize,
-    /// Seconds for `images` images without the exit heads (the plain network).
-    pub full_depth_seconds: f64,
-    /// Seconds with early exits that really stop (`Network::early_exit_predict`).
-    pub early_exit_seconds: f64,
-    /// Accuracy of the early-exit predictions (equal to the simulated one up to float noise).
-    pub early_exit_accuracy: f64,
-}
-
-impl ExitTiming {
-    pub fn speedup(&self) -> f64 {
-        self.full_depth_seconds / self.early_exit_seconds
-    }
-}
 
 /// `eval --timing`'s evidence: the measurements with where, when and by what they were taken.
 /// Written to the run directory (`run::TIMING_FILE`); `publish` attaches it to the result.

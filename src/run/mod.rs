@@ -11,14 +11,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::eval::metrics::{Accuracy, GroupAcc, GroupExitFractions};
 use crate::model::precision::Precision;
+use crate::score::early_exit::EarlyExit;
+use crate::score::metrics::{Accuracy, GroupAcc, GroupExitFractions};
 use crate::store::{atomic_write, read_json};
 
 mod analyses;
-pub use analyses::{
-    Candidate, EarlyExit, ExitTiming, Fork, PreciseBnReport, TimingReport, ValidationSelection, ValidationSet,
-};
+pub use analyses::{Candidate, Fork, PreciseBnReport, TimingReport, ValidationSelection, ValidationSet};
 
 pub const CONFIG_FILE: &str = "config.toml";
 pub const META_FILE: &str = "meta.json";
@@ -244,7 +243,7 @@ impl Summary {
     /// Each part that answers alone at the last epoch (ResLT branches, early exits), labelled
     /// as every table shows it.
     pub fn last_parts_alone(&self) -> Vec<(String, &Accuracy)> {
-        crate::eval::metrics::parts_alone(
+        crate::score::metrics::parts_alone(
             self.last_branches.as_deref().unwrap_or(&[]),
             self.last_exits_alone.as_deref().unwrap_or(&[]),
         )

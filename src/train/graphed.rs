@@ -23,8 +23,8 @@ use crate::config::Config;
 use crate::data::loader::Batch;
 use crate::loss::{BatchLoss, Criterion, Targets};
 use crate::model::{channels_last, Network};
+use crate::optim::sgd::Sgd;
 use crate::train::cuda_graph::{CudaGraph, GraphError};
-use crate::train::sgd::Sgd;
 use crate::train::step::{non_finite_gradient, non_finite_loss, sgd_step, to_device, StepOutput};
 
 /// Eager steps on the graph's stream before capture: they create every lazily made handle,

@@ -4,7 +4,5 @@ pub mod cuda_graph;
 pub mod fork;
 pub mod graphed;
 pub mod memory;
-pub mod schedule;
-pub mod sgd;
 pub mod step;
 pub mod trainer;

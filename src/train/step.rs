@@ -5,7 +5,7 @@ use tch::{Device, Tensor};
 use crate::data::loader::Batch;
 use crate::loss::{BatchLoss, Criterion, Targets};
 use crate::model::{channels_last, Network};
-use crate::train::sgd::Sgd;
+use crate::optim::sgd::Sgd;
 
 /// A batch's images on `device`, `[n, 3, 32, 32]` (NHWC strides when `nhwc`).
 pub fn images_to_device(batch: &Batch, device: Device, nhwc: bool) -> Tensor {

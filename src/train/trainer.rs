@@ -13,17 +13,17 @@ use crate::data::cifar::{self, ImageSet};
 use crate::data::loader::{batches_per_epoch, EpochLoader};
 use crate::data::pack;
 use crate::data::subset::long_tailed_indices;
-use crate::eval::early_exit::{early_exit_at, exit_scores, exits_alone, SWEEP};
-use crate::eval::evaluate::{predict, TestSet};
-use crate::eval::metrics::{evaluate_predictions, exit_fractions, fmt_group, Accuracy, Evaluation};
 use crate::loss::Criterion;
 use crate::model::{precision, Network};
+use crate::optim::sgd::Sgd;
 use crate::run::{self, EpochRecord, EpochScore, GroupsInfo, Resume, RunDir, RunMeta, Summary, TrainState};
+use crate::score::early_exit::{early_exit_at, exit_scores, exits_alone, SWEEP};
+use crate::score::metrics::{evaluate_predictions, exit_fractions, fmt_group, Accuracy, Evaluation};
+use crate::score::predict::{predict, TestSet};
 use crate::store;
 use crate::train::checkpoint;
 use crate::train::fork;
 use crate::train::graphed::{self, GraphedStep};
-use crate::train::sgd::Sgd;
 
 /// How to run a training, beyond the config itself.
 pub struct TrainOptions {

@@ -2,12 +2,55 @@
 //! exit's max softmax ≥ τ, answer its arg-max and stop; otherwise go on to the final head.
 //! Accuracy, the fraction of images leaving at each exit (overall and per group), and the mean
 //! MACs per image against the same network without exits.
+use serde::{Deserialize, Serialize};
 use tch::{Device, Kind};
 
-use super::evaluate::TestSet;
-use super::metrics::{evaluate_predictions, Accuracy};
+use super::metrics::{evaluate_predictions, Accuracy, GroupAcc};
+use super::predict::TestSet;
 use crate::model::{CostModel, Network};
-use crate::run::{EarlyExit, ExitTiming};
+
+/// The result of early-exit inference at one threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EarlyExit {
+    pub threshold: f64,
+    pub overall: f64,
+    pub many: GroupAcc,
+    pub medium: GroupAcc,
+    pub few: GroupAcc,
+    /// Mean multiply–accumulates per image, exit heads included.
+    pub mean_macs: f64,
+    /// MACs of the same network without exits.
+    pub full_macs: u64,
+    /// 1 − mean_macs / full_macs.
+    pub saving: f64,
+    /// Fraction of test images leaving at each exit (last = final head).
+    pub exit_fractions: Vec<f64>,
+    /// The same per group: [many, medium, few][exit].
+    pub exit_fractions_by_group: Vec<Vec<f64>>,
+}
+
+/// Wall-clock of full-depth versus early-exit inference at one batch size.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExitTiming {
+    pub batch: usize,
+    pub images: usize,
+    pub tau: f64,
+    /// Interleaved passes per way (full, early, full, early, …); the seconds are their medians,
+    /// so a slow moment of the machine hits both ways alike instead of one.
+    pub repetitions: usize,
+    /// Seconds for `images` images without the exit heads (the plain network).
+    pub full_depth_seconds: f64,
+    /// Seconds with early exits that really stop (`Network::early_exit_predict`).
+    pub early_exit_seconds: f64,
+    /// Accuracy of the early-exit predictions (equal to the simulated one up to float noise).
+    pub early_exit_accuracy: f64,
+}
+
+impl ExitTiming {
+    pub fn speedup(&self) -> f64 {
+        self.full_depth_seconds / self.early_exit_seconds
+    }
+}
 
 /// Confidence and prediction of every exit for every test image (computed once, then any number
 /// of thresholds are cheap).
