@@ -13,8 +13,8 @@ use crate::loss::{Criterion, Targets};
 use crate::model::channels_last;
 use crate::model::precision::{self, Precision};
 use crate::train::graphed::{train_step, GraphedStep, WARMUP_STEPS};
+use crate::train::setup::{build, load_data};
 use crate::train::step::{sgd_step, to_device};
-use crate::train::trainer::{build, load_data};
 
 /// What to measure.
 pub struct BenchOptions {

@@ -313,7 +313,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         tch::set_num_threads(a.threads as i32);
     }
     let opts = longtail::bench::BenchOptions {
-        device: trainer::resolve_device(&a.device)?,
+        device: longtail::train::setup::resolve_device(&a.device)?,
         batch: a.batch,
         steps: a.steps,
         pipeline_steps: a.pipeline_steps,

@@ -4,5 +4,6 @@
 //! directories `train` writes.
 pub mod average;
 pub mod precise_bn;
+pub mod saved;
 pub mod saved_run;
 pub mod select;

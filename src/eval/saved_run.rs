@@ -9,17 +9,15 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::precise_bn;
-use crate::config;
-use crate::model::Network;
+use super::saved::SavedRun;
 use crate::run::{self, EpochScore, GroupsInfo, PreciseBnReport, RunDir, TimingReport};
 use crate::score::early_exit::{self, EarlyExit};
-use crate::score::metrics::{evaluate_predictions, parts_alone};
-use crate::score::predict::{predict, TestSet};
+use crate::score::metrics::parts_alone;
+use crate::score::predict::TestSet;
 use crate::store::{self, Provenance};
-use crate::train::{checkpoint, trainer};
 
 /// Interleaved passes per way in `--timing` (the medians are reported).
 const TIMING_REPETITIONS: usize = 3;
@@ -140,53 +138,17 @@ pub fn evaluate_run(req: &EvalRequest) -> Result<EvalOutcome> {
     // refused while the run trains; a plain evaluation only reads.
     let writes = req.timing || req.precise_bn.is_some() || req.average_from.is_some();
     let _lock = if writes && dir.exists(run::STATE_FILE) { Some(dir.lock("eval")?) } else { None };
-    let cfg = config::load(&dir.file(run::CONFIG_FILE), &[])?;
-    let device = trainer::resolve_device(&cfg.device)?;
-    let state: run::TrainState = store::read_json(&dir.file(run::STATE_FILE))
-        .with_context(|| format!("{} is not a run directory with saved weights", req.run_dir.display()))?;
-    let (file, epoch) = match req.weights {
-        Weights::Best => (run::BEST_WEIGHTS.to_string(), state.best.as_ref().map_or(0, |b| b.epoch)),
-        Weights::Last => (state.checkpoint.clone(), state.epochs_done),
-    };
-    let data = trainer::load_data(&cfg, req.data.as_deref())?;
-    let mut vs = tch::nn::VarStore::new(device);
-    let net = Network::new(&vs.root(), &cfg.model, data.train.num_classes as i64)?;
-    if (!req.thresholds.is_empty() || req.timing) && !net.has_exits() {
+    let mut run = SavedRun::open(&req.run_dir, req.data.as_deref())?;
+    if (!req.thresholds.is_empty() || req.timing) && !run.net.has_exits() {
         return Err(EvalRequestError::NoExits.into());
     }
-    if cfg.train.channels_last {
-        Network::to_channels_last(&vs);
-    }
-    let mut notes = Vec::new();
-    match req.average_from {
-        Some(from) => {
-            let files = super::average::kept_files(&dir, from, epoch)?;
-            let n = super::average::load_average(&mut vs, &files)?;
-            notes.push(format!("Weights of epochs {from}–{epoch} averaged ({n} files)."));
-        }
-        None => {
-            checkpoint::load(&dir.file(&file), &mut vs)?;
-        }
-    }
+    let (epoch, mut notes) = load_weights(&mut run, req)?;
     let recomputed = match req.bn_batches() {
         Some(n) => {
-            let batches = precise_bn::training_batches(
-                &data.train,
-                &cfg.data.augment,
-                cfg.train.batch_size,
-                cfg.seed,
-                cfg.train.epochs,
-                n,
-                device,
-                cfg.train.channels_last,
-            )
-            .map_err(|e| anyhow::anyhow!("--precise-bn: {e}"))?;
-            let done = precise_bn::recompute(&vs, batches, |xs| {
-                let _ = net.forward(xs, true);
-            });
+            let done = recompute_bn(&run, n)?;
             let untouched = match req.average_from {
-                Some(_) => dir.file(run::KEPT_WEIGHTS_DIR),
-                None => dir.file(&file),
+                Some(_) => run.dir.file(run::KEPT_WEIGHTS_DIR),
+                None => run.dir.file(&weights_file(&run, req.weights)),
             };
             notes.push(format!(
                 "BatchNorm statistics of {} layers recomputed over {} training batches ({} images); {} is unchanged.\n",
@@ -200,20 +162,14 @@ pub fn evaluate_run(req: &EvalRequest) -> Result<EvalOutcome> {
         None => None,
     };
 
-    let test = TestSet::new(&data.test, device, cfg.train.channels_last);
-    let preds = predict(&net, &test, cfg.eval.batch_size);
-    let rule = cfg.group_rule();
-    let groups = rule.assign(&data.train_counts);
-    let classes = data.train.num_classes;
-    let full = evaluate_predictions(&preds.fused, &test.labels, classes, &groups).accuracy;
-    let branches: Vec<_> = preds
-        .branches
-        .iter()
-        .flatten()
-        .map(|p| evaluate_predictions(p, &test.labels, classes, &groups).accuracy)
-        .collect();
-    let scores = net.has_exits().then(|| early_exit::exit_scores(&net, &test, cfg.eval.batch_size, cfg.loss.scale));
-    let exits = scores.as_ref().map_or_else(Vec::new, |s| early_exit::exits_alone(s, &test.labels, &groups, classes));
+    let test = run.test_set();
+    let classes = run.num_classes();
+    let scored = run.score(&test);
+    let full = scored.fused.accuracy;
+    let branches = scored.branches.unwrap_or_default();
+    let (cfg, net, groups) = (&run.cfg, &run.net, &run.groups);
+    let scores = net.has_exits().then(|| early_exit::exit_scores(net, &test, cfg.eval.batch_size, cfg.loss.scale));
+    let exits = scores.as_ref().map_or_else(Vec::new, |s| early_exit::exits_alone(s, &test.labels, groups, classes));
     let parts = parts_alone(&branches, &exits);
     let label = match req.average_from {
         Some(from) => format!("epochs {from}–{epoch} averaged, precise BN"),
@@ -231,7 +187,7 @@ pub fn evaluate_run(req: &EvalRequest) -> Result<EvalOutcome> {
         notes,
         label,
         scores: score_rows,
-        groups: GroupsInfo::new(rule.describe(), data.train_counts.clone(), &groups),
+        groups: GroupsInfo::new(run.group_rule().describe(), run.data.train_counts.clone(), groups),
         per_class,
         early_exit: Vec::new(),
         timing: None,
@@ -241,7 +197,7 @@ pub fn evaluate_run(req: &EvalRequest) -> Result<EvalOutcome> {
     if let Some(scores) = &scores {
         let costs = net.cost_model();
         let configured_tau = cfg.inference_exit_threshold();
-        let at = |t: f64| early_exit::early_exit_at(scores, &test.labels, &groups, classes, &costs, t);
+        let at = |t: f64| early_exit::early_exit_at(scores, &test.labels, groups, classes, &costs, t);
         let taus = if req.thresholds.is_empty() { vec![configured_tau] } else { req.thresholds.clone() };
         outcome.early_exit = taus.iter().map(|&t| at(t)).collect();
         // The saved results (precise BN, timing) are always at the configured τ, whatever the
@@ -250,29 +206,8 @@ pub fn evaluate_run(req: &EvalRequest) -> Result<EvalOutcome> {
             configured_exit = Some(at(configured_tau));
         }
         if req.timing {
-            let rows = [(1, 1000), (256, test.len())]
-                .into_iter()
-                .map(|(batch, images)| {
-                    early_exit::time_early_exit(
-                        &net,
-                        &test,
-                        batch,
-                        images,
-                        configured_tau,
-                        cfg.loss.scale,
-                        TIMING_REPETITIONS,
-                    )
-                })
-                .collect();
-            let report = TimingReport {
-                weights: req.weights.to_string(),
-                epoch: Some(epoch),
-                provenance: Provenance::now(device),
-                machine: store::machine_description(device),
-                engine: store::engine_description(),
-                rows,
-            };
-            let path = dir.file(run::TIMING_FILE);
+            let report = time_early_exit(&run, &test, req.weights, epoch);
+            let path = run.dir.file(run::TIMING_FILE);
             store::write_json(&path, &report)?;
             outcome.timing = Some(report);
             outcome.written.push(path);
@@ -289,14 +224,81 @@ pub fn evaluate_run(req: &EvalRequest) -> Result<EvalOutcome> {
             full_depth: full,
             exits_alone: exits,
             early_exit: configured_exit,
-            provenance: Provenance::now(device),
+            provenance: Provenance::now(run.device),
         };
         let name = if req.average_from.is_some() { run::WEIGHT_AVERAGE_FILE } else { run::PRECISE_BN_FILE };
-        let path = dir.file(name);
+        let path = run.dir.file(name);
         store::write_json(&path, &report)?;
         outcome.written.push(path);
     }
     Ok(outcome)
+}
+
+/// The run's file holding `weights`.
+fn weights_file(run: &SavedRun, weights: Weights) -> String {
+    match weights {
+        Weights::Best => run::BEST_WEIGHTS.to_string(),
+        Weights::Last => run.state.checkpoint.clone(),
+    }
+}
+
+/// Load the weights `req` names (or the average of the kept ones); their epoch, and a note
+/// when they were averaged.
+fn load_weights(run: &mut SavedRun, req: &EvalRequest) -> Result<(usize, Vec<String>)> {
+    let epoch = match req.weights {
+        Weights::Best => run.state.best.as_ref().map_or(0, |b| b.epoch),
+        Weights::Last => run.state.epochs_done,
+    };
+    match req.average_from {
+        Some(from) => {
+            let files = super::average::kept_files(&run.dir, from, epoch)?;
+            let n = super::average::load_average(&mut run.vs, &files)?;
+            Ok((epoch, vec![format!("Weights of epochs {from}–{epoch} averaged ({n} files).")]))
+        }
+        None => {
+            run.load(&weights_file(run, req.weights))?;
+            Ok((epoch, Vec::new()))
+        }
+    }
+}
+
+/// Recompute the loaded weights' BatchNorm statistics over `batches` training batches.
+fn recompute_bn(run: &SavedRun, batches: usize) -> Result<precise_bn::Recomputed> {
+    let cfg = &run.cfg;
+    let batches = precise_bn::training_batches(
+        &run.data.train,
+        &cfg.data.augment,
+        cfg.train.batch_size,
+        cfg.seed,
+        cfg.train.epochs,
+        batches,
+        run.device,
+        cfg.train.channels_last,
+    )
+    .map_err(|e| anyhow::anyhow!("--precise-bn: {e}"))?;
+    Ok(precise_bn::recompute(&run.vs, batches, |xs| {
+        let _ = run.net.forward(xs, true);
+    }))
+}
+
+/// Time full-depth against early-exit inference at the configured τ, one image at a time and in
+/// batches of 256.
+fn time_early_exit(run: &SavedRun, test: &TestSet, weights: Weights, epoch: usize) -> TimingReport {
+    let tau = run.cfg.inference_exit_threshold();
+    let rows = [(1, 1000), (256, test.len())]
+        .into_iter()
+        .map(|(batch, images)| {
+            early_exit::time_early_exit(&run.net, test, batch, images, tau, run.cfg.loss.scale, TIMING_REPETITIONS)
+        })
+        .collect();
+    TimingReport {
+        weights: weights.to_string(),
+        epoch: Some(epoch),
+        provenance: Provenance::now(run.device),
+        machine: store::machine_description(run.device),
+        engine: store::engine_description(),
+        rows,
+    }
 }
 
 #[cfg(test)]

@@ -11,17 +11,16 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-use crate::config::{self, Config};
+use super::saved::SavedRun;
+use crate::config::Config;
 use crate::data::cifar;
 use crate::data::subset::long_tailed_indices;
 use crate::data::validation::{held_out_indices, per_class_counts, VALIDATION_SEED};
-use crate::model::Network;
 use crate::run::{self, Candidate, EpochScore, RunDir, ValidationSelection, ValidationSet};
 use crate::score::early_exit;
-use crate::score::metrics::{evaluate_predictions, Accuracy};
-use crate::score::predict::{predict, TestSet};
+use crate::score::metrics::Accuracy;
+use crate::score::predict::TestSet;
 use crate::store::{self, Provenance};
-use crate::train::{checkpoint, trainer};
 
 /// The plot written beside the result.
 pub const SELECTION_PLOT: &str = "validation_selection.png";
@@ -94,8 +93,6 @@ fn validation_images(
     Ok((full.select(&chosen), set))
 }
 
-/// Score every kept epoch on the validation set, choose one by [`RULE`], score it on the test
-/// set, and write `validation_selection.json` and its plot into the run directory.
 /// What `select` chose (also written to the run's `SELECTION_FILE`), and the run's name, which
 /// the command's plot (`SELECTION_PLOT`) takes for its title.
 #[derive(Debug)]
@@ -104,18 +101,17 @@ pub struct Selected {
     pub run_name: String,
 }
 
+/// Score every kept epoch on the validation set, choose one by [`RULE`], score it on the test
+/// set, and write `validation_selection.json` into the run directory.
 pub fn select_on_validation(req: &SelectRequest) -> Result<Selected> {
     if req.per_class == 0 {
         bail!("--per-class 0: give at least one validation image per class");
     }
-    let dir = RunDir::new(&req.run_dir);
-    let cfg = config::load(&dir.file(run::CONFIG_FILE), &[])?;
-    let state: run::TrainState = store::read_json(&dir.file(run::STATE_FILE))
-        .with_context(|| format!("{} is not a run directory with saved weights", req.run_dir.display()))?;
+    let mut run = SavedRun::open(&req.run_dir, req.data.as_deref())?;
     // It writes its choice into the run: not while the run trains (it would choose among
     // epochs that are still coming).
-    let _lock = dir.lock("select")?;
-    let epochs = kept_epochs(&dir, state.epochs_done);
+    let _lock = run.dir.lock("select")?;
+    let epochs = kept_epochs(&run.dir, run.state.epochs_done);
     if epochs.len() < 2 {
         bail!(
             "{} kept the weights of {} epoch(s); there is nothing to choose from. Train with --keep-weights-from N to keep each epoch's weights from N on",
@@ -123,27 +119,17 @@ pub fn select_on_validation(req: &SelectRequest) -> Result<Selected> {
             epochs.len()
         );
     }
-    let device = trainer::resolve_device(&cfg.device)?;
-    let (val_images, validation) = validation_images(&cfg, req.data.as_deref(), req.per_class)?;
-    let data = trainer::load_data(&cfg, req.data.as_deref())?;
-    let mut vs = tch::nn::VarStore::new(device);
-    let net = Network::new(&vs.root(), &cfg.model, data.train.num_classes as i64)?;
-    if cfg.train.channels_last {
-        Network::to_channels_last(&vs);
-    }
-    let classes = data.train.num_classes;
-    let groups = cfg.group_rule().assign(&data.train_counts);
-    let val = TestSet::new(&val_images, device, cfg.train.channels_last);
-    let logged: Vec<run::EpochRecord> = dir.read_metrics()?;
+    let (val_images, validation) = validation_images(&run.cfg, req.data.as_deref(), req.per_class)?;
+    let val = TestSet::new(&val_images, run.device, run.cfg.train.channels_last);
+    let logged: Vec<run::EpochRecord> = run.dir.read_metrics()?;
     let logged_test =
         |epoch: usize| logged.iter().find(|r| r.epoch == epoch).and_then(|r| r.test.as_ref().map(|t| t.overall));
 
     let bar = indicatif::ProgressBar::new(epochs.len() as u64).with_message("validating kept epochs");
     let mut candidates = Vec::with_capacity(epochs.len());
     for &epoch in &epochs {
-        checkpoint::load(&dir.file(&run::kept_weights_file(epoch)), &mut vs)?;
-        let preds = predict(&net, &val, cfg.eval.batch_size);
-        let acc = evaluate_predictions(&preds.fused, &val.labels, classes, &groups).accuracy;
+        run.load(&run::kept_weights_file(epoch))?;
+        let acc = run.score(&val).fused.accuracy;
         candidates.push(Candidate {
             epoch,
             validation: validation_accuracy(&acc, &validation.per_class),
@@ -155,14 +141,14 @@ pub fn select_on_validation(req: &SelectRequest) -> Result<Selected> {
     let chosen = &candidates[choose(&candidates).expect("at least two candidates")];
 
     // Only now is the test set looked at, and only for the chosen epoch.
-    checkpoint::load(&dir.file(&run::kept_weights_file(chosen.epoch)), &mut vs)?;
-    let test = TestSet::new(&data.test, device, cfg.train.channels_last);
-    let preds = predict(&net, &test, cfg.eval.batch_size);
-    let full = evaluate_predictions(&preds.fused, &test.labels, classes, &groups).accuracy;
+    run.load(&run::kept_weights_file(chosen.epoch))?;
+    let test = run.test_set();
+    let full = run.score(&test).fused.accuracy;
+    let (cfg, net) = (&run.cfg, &run.net);
     let early_exit = net.has_exits().then(|| {
-        let scores = early_exit::exit_scores(&net, &test, cfg.eval.batch_size, cfg.loss.scale);
+        let scores = early_exit::exit_scores(net, &test, cfg.eval.batch_size, cfg.loss.scale);
         let tau = cfg.inference_exit_threshold();
-        early_exit::early_exit_at(&scores, &test.labels, &groups, classes, &net.cost_model(), tau)
+        early_exit::early_exit_at(&scores, &test.labels, &run.groups, run.num_classes(), &net.cost_model(), tau)
     });
     let selection = ValidationSelection {
         validation,
@@ -171,10 +157,10 @@ pub fn select_on_validation(req: &SelectRequest) -> Result<Selected> {
         selected_validation: chosen.validation,
         candidates: candidates.clone(),
         early_exit,
-        run_epochs: state.epochs_done,
-        provenance: Provenance::now(device),
+        run_epochs: run.state.epochs_done,
+        provenance: Provenance::now(run.device),
     };
-    store::write_json(&dir.file(run::SELECTION_FILE), &selection)?;
+    store::write_json(&run.dir.file(run::SELECTION_FILE), &selection)?;
     Ok(Selected { selection, run_name: cfg.name.clone().unwrap_or_else(|| "run".into()) })
 }
 

@@ -232,7 +232,7 @@ pub fn read_outputs(summary: &Tensor, terms: &BatchLoss, opt: &Sgd) -> Result<St
 mod tests {
     use super::*;
     use crate::config::{resolve, Config};
-    use crate::train::trainer::{build, Session};
+    use crate::train::setup::{build, Session};
 
     fn config(extra: &[&str]) -> Config {
         let mut o: Vec<String> =

@@ -86,7 +86,7 @@ mod tests {
     use crate::config::resolve;
     use crate::loss::Criterion;
     use crate::model::precision::{self, Precision};
-    use crate::train::trainer::build;
+    use crate::train::setup::build;
     use tch::Kind;
 
     /// bf16 autocast on a CPU that has it: logits come back in fp32 and close to the fp32
@@ -122,7 +122,7 @@ mod tests {
         assert!(diff < 0.1 * scale + 1e-3, "bf16 logits off by {diff} (scale {scale})");
         // The same 10 steps in fp32 and in bf16: bf16 must learn about as fast.
         let mut a = a;
-        let losses = |s: &mut crate::train::trainer::Session| -> Vec<f64> {
+        let losses = |s: &mut crate::train::setup::Session| -> Vec<f64> {
             (0..10).map(|_| sgd_step(&s.net, &mut s.opt, &criterion, &xs, &targets, 0, 0.05).unwrap().loss).collect()
         };
         let (lf, lb) = (losses(&mut a), losses(&mut b));

@@ -1,0 +1,178 @@
+//! The files a training writes into its run directory, and the order it writes them in.
+//!
+//! After every epoch: the metrics line, then the checkpoint (written whole, then moved into
+//! place), the kept weights when asked for, then `state.json` pointing at the checkpoint, and
+//! only then the previous checkpoint is deleted. Whatever moment a run is killed, `state.json`
+//! names a complete checkpoint, and resuming truncates `metrics.jsonl` back to it.
+use anyhow::{bail, Context, Result};
+
+use super::checkpoint;
+use super::fork;
+use super::setup::Session;
+use super::trainer::TrainOptions;
+use crate::config::Config;
+use crate::run::{self, EpochScore, Resume, RunDir, RunLock, RunMeta, TrainState};
+use crate::store;
+
+pub fn ckpt_name(epochs_done: usize) -> String {
+    format!("ckpt-{epochs_done:04}.ot")
+}
+
+/// Where a run stands between epochs: what `state.json` records, less the checkpoint's name.
+#[derive(Debug, Clone, Default)]
+pub struct SoFar {
+    pub epochs_done: usize,
+    pub best: Option<EpochScore>,
+    pub last: Option<EpochScore>,
+    pub wall_seconds: f64,
+}
+
+/// A run directory open for training: locked, with the saved state when it continues a run.
+pub struct Opened {
+    pub dir: RunDir,
+    pub state: Option<TrainState>,
+    /// Started from another run's checkpoint by this invocation (`--fork-from`).
+    pub forked: bool,
+    pub lock: RunLock,
+}
+
+/// Open the run directory `opts` names, holding its lock (one writer per run): a new run, a
+/// resumed one (`--resume`), or a fork of another run (`--fork-from`).
+pub fn open(cfg: &Config, opts: &TrainOptions, invocation: &RunMeta) -> Result<Opened> {
+    // A fork is staged and moved into place whole (`fork::start` refuses a non-empty --out), so
+    // it locks once it is there; every other run locks before it looks.
+    match &opts.fork_from {
+        Some(_) if opts.resume => bail!(
+            "--fork-from starts a new run and --resume continues one; to continue a forked run, pass --resume alone"
+        ),
+        Some(parent) => {
+            let (dir, state) = fork::start(parent, &opts.run_dir, cfg, invocation)?;
+            let lock = dir.lock("train")?;
+            Ok(Opened { dir, state: Some(state), forked: true, lock })
+        }
+        None => {
+            let lock = RunDir::new(&opts.run_dir).lock("train")?;
+            let (dir, state) = open_run_dir(cfg, opts, invocation)?;
+            Ok(Opened { dir, state, forked: false, lock })
+        }
+    }
+}
+
+/// Prepare (or reopen) the run directory. Returns the saved state when resuming.
+fn open_run_dir(cfg: &Config, opts: &TrainOptions, meta: &RunMeta) -> Result<(RunDir, Option<TrainState>)> {
+    let dir = RunDir::new(&opts.run_dir);
+    if dir.exists(run::STATE_FILE) || dir.exists(run::CONFIG_FILE) {
+        if !opts.resume {
+            bail!(
+                "run directory {} already holds a run; pass --resume to continue it, or choose another --out",
+                dir.path.display()
+            );
+        }
+        // Compare resolved configs, not text: a run saved by an older longtail (before some
+        // keys existed) resumes as long as every setting, defaults included, is the same.
+        let saved_path = dir.file(run::CONFIG_FILE);
+        let saved = std::fs::read_to_string(&saved_path).unwrap_or_default();
+        // The device is where the run executes, not what it computes: a run started on a GPU
+        // may finish on a CPU (`--device`), so it is left out of the comparison.
+        let same = crate::config::resolve(&saved, &saved_path.display().to_string(), &[])
+            .is_ok_and(|c| Config { device: cfg.device.clone(), ..c } == *cfg);
+        if !same {
+            bail!(
+                "the config differs from the one {} was started with ({}); start a new run instead of resuming",
+                dir.path.display(),
+                dir.file(run::CONFIG_FILE).display()
+            );
+        }
+        let state: Option<TrainState> =
+            if dir.exists(run::STATE_FILE) { Some(store::read_json(&dir.file(run::STATE_FILE))?) } else { None };
+        return Ok((dir, state));
+    }
+    std::fs::create_dir_all(&dir.path).with_context(|| format!("cannot create {}", dir.path.display()))?;
+    store::atomic_write(&dir.file(run::CONFIG_FILE), cfg.to_toml().as_bytes())?;
+    store::write_json(&dir.file(run::META_FILE), meta)?;
+    Ok((dir, None))
+}
+
+/// Load the saved state into the session and cut `metrics.jsonl` back to its checkpoint.
+/// Returns where the run stands, and the resume to record in meta.json with this invocation's
+/// first checkpoint (none for a fork, whose parent is recorded instead).
+pub fn restore(
+    opened: &Opened,
+    session: &mut Session,
+    meta: &RunMeta,
+    invocation: &RunMeta,
+) -> Result<(SoFar, Option<Resume>)> {
+    let Some(st) = &opened.state else { return Ok((SoFar::default(), None)) };
+    let dir = &opened.dir;
+    let momentum = checkpoint::load(&dir.file(&st.checkpoint), &mut session.vs)?;
+    session.opt.load_buffers(momentum).map_err(anyhow::Error::msg)?;
+    dir.truncate_metrics(st.epochs_done)?;
+    let so_far = SoFar {
+        epochs_done: st.epochs_done,
+        best: st.best.clone(),
+        last: st.last.clone(),
+        wall_seconds: st.wall_seconds,
+    };
+    let epochs_done = st.epochs_done;
+    if let Some(f) = meta.forked_from.as_ref().filter(|_| opened.forked) {
+        let changed = if f.changed.is_empty() { "nothing".to_string() } else { f.changed.join("; ") };
+        eprintln!("forked {} from {} after epoch {epochs_done}; changed: {changed}", dir.path.display(), f.parent);
+        return Ok((so_far, None));
+    }
+    // Recorded in meta.json with this invocation's first checkpoint, so an attempt that stops
+    // before finishing an epoch leaves no trace.
+    eprintln!("resuming {} after epoch {epochs_done}", dir.path.display());
+    Ok((so_far, Some(Resume::of(invocation, epochs_done))))
+}
+
+/// Add this invocation's resume record to meta.json, once.
+pub fn record_resume(dir: &RunDir, meta: &mut RunMeta, pending: &mut Option<Resume>) -> Result<()> {
+    if let Some(r) = pending.take() {
+        meta.resumes.push(r);
+        store::write_json(&dir.file(run::META_FILE), meta)?;
+    }
+    Ok(())
+}
+
+/// Write the checkpoint of the epoch just finished (and its kept weights from
+/// `keep_weights_from` on), point `state.json` at it, then delete the previous checkpoint.
+pub fn save_epoch(dir: &RunDir, session: &Session, so_far: &SoFar, keep_weights_from: Option<usize>) -> Result<()> {
+    let epochs_done = so_far.epochs_done;
+    let ckpt = ckpt_name(epochs_done);
+    checkpoint::save(&dir.file(&ckpt), &session.vs, &session.opt.buffers())?;
+    if keep_weights_from.is_some_and(|n| epochs_done >= n) {
+        let kept = dir.file(&run::kept_weights_file(epochs_done));
+        let folder = dir.file(run::KEPT_WEIGHTS_DIR);
+        std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
+        checkpoint::save_weights(&kept, &session.vs)?;
+    }
+    let state = TrainState {
+        epochs_done,
+        checkpoint: ckpt,
+        best: so_far.best.clone(),
+        last: so_far.last.clone(),
+        wall_seconds: so_far.wall_seconds,
+    };
+    store::write_json(&dir.file(run::STATE_FILE), &state)
+}
+
+/// Delete the checkpoint the one of `epochs_done` replaces (after `state.json` names the new one).
+pub fn remove_previous_checkpoint(dir: &RunDir, epochs_done: usize) {
+    if epochs_done > 1 {
+        let _ = std::fs::remove_file(dir.file(&ckpt_name(epochs_done - 1)));
+    }
+}
+
+/// The divergence guard stopped a step: the message, also left in the run directory (the
+/// failure file) for `reproduce` and for people.
+pub fn diverged(dir: &RunDir, epoch: usize, step: usize, what: &str, epochs_done: usize) -> anyhow::Error {
+    let msg = format!(
+        "training diverged at epoch {}, step {}: {what}; the run stopped before this step \
+         changed any weight, and the last good checkpoint ({}) is intact",
+        epoch + 1,
+        step + 1,
+        dir.file(&ckpt_name(epochs_done)).display()
+    );
+    let _ = store::atomic_write(&dir.file(run::FAILURE_FILE), format!("{msg}\n").as_bytes());
+    anyhow::anyhow!(msg)
+}
