@@ -8,9 +8,10 @@ use clap::{Parser, Subcommand};
 use longtail::config;
 use longtail::data::cifar::{self, Cifar};
 use longtail::data::{download, subset};
-use longtail::eval::saved_run::{evaluate_run, EvalRequest, Weights};
+use longtail::eval::saved_run::{evaluate_run, EvalRequest};
 use longtail::report::table::{early_exit_table, score_table};
 use longtail::run::EpochScore;
+use longtail::run::Weights;
 use longtail::store;
 use longtail::train::trainer::{self, Outcome, TrainOptions};
 

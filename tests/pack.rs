@@ -5,7 +5,7 @@ mod common;
 use longtail::config::resolve;
 use longtail::data::cifar::Cifar;
 use longtail::data::pack;
-use longtail::train::trainer::load_data;
+use longtail::train::setup::load_data;
 
 fn cfg(rho: u32) -> longtail::config::Config {
     resolve(&format!("[data]\nrho = {rho}\n[train]\nrecipe = \"ldam\"\n"), "t", &[]).unwrap()

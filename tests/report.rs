@@ -5,7 +5,7 @@ use std::path::Path;
 use longtail::report::{compare, run_report};
 use longtail::run::{self, EpochRecord, EpochScore, GroupsInfo, RunDir, Summary};
 use longtail::score::early_exit::EarlyExit;
-use longtail::score::metrics::{Accuracy, GroupExitFractions};
+use longtail::score::metrics::{Accuracy, GroupExitFractions, GroupRule};
 use longtail::store;
 
 fn acc(overall: f64, per_class: Vec<f64>) -> Accuracy {
@@ -69,18 +69,23 @@ fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary 
         .map(|r| (0..10).map(|c| if r == c { 700 + 10 * r as u32 } else { 30 - 3 * r as u32 / 2 }).collect())
         .collect();
     let summary = Summary {
+        schema_version: run::SUMMARY_SCHEMA,
         name: name.into(),
         config: Some("configs/x.toml".into()),
         command: "longtail train -c configs/x.toml".into(),
         commit: "abc123".into(),
         seed: 0,
-        dataset: "CIFAR-10".into(),
+        dataset: longtail::data::cifar::Cifar::Cifar10,
         rho: 100.0,
         subset_seed: 0,
         epochs: 20,
         best: EpochScore::new(15, &acc(61.234, per_class.clone())),
         last: EpochScore::new(20, &last_acc),
-        groups: GroupsInfo::new("class-index ranges".into(), counts, &[0, 0, 0, 1, 1, 1, 2, 2, 2, 2]),
+        groups: GroupsInfo::new(
+            "class-index ranges".into(),
+            counts,
+            &GroupRule::Index { bounds: [3, 6] }.assign(&[0; 10]),
+        ),
         last_per_class: per_class.clone(),
         last_confusion: confusion,
         last_branches: branches
@@ -127,7 +132,7 @@ fn provenance(command: &str, commit: &str) -> longtail::store::Provenance {
 /// `eval --precise-bn`'s report of the last weights (epoch 20) of a synthetic run.
 fn precise_report(overall: f64, early_exit: Option<EarlyExit>) -> longtail::run::PreciseBnReport {
     longtail::run::PreciseBnReport {
-        weights: "last".into(),
+        weights: run::Weights::Last,
         epoch: 20,
         averaged_from: None,
         layers: 33,
@@ -307,7 +312,7 @@ fn early_exit_timing_is_rendered_and_published_with_the_result() {
         early_exit_accuracy: 70.0,
     };
     let timing = TimingReport {
-        weights: "last".into(),
+        weights: run::Weights::Last,
         epoch: Some(20),
         provenance: provenance("longtail eval run --timing", "abc123"),
         machine: "test machine".into(),

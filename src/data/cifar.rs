@@ -304,6 +304,30 @@ pub fn find_dir(kind: Cifar, flag: Option<&Path>) -> Result<PathBuf, DataError> 
         .ok_or(DataError::NotFound { kind: kind.name(), searched })
 }
 
+impl std::fmt::Display for Cifar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Serde for a release by its display name ("CIFAR-10"), as results name their dataset:
+/// `#[serde(with = "crate::data::cifar::by_name")]`.
+pub mod by_name {
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    use super::Cifar;
+
+    pub fn serialize<S: Serializer>(kind: &Cifar, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(kind.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Cifar, D::Error> {
+        let name = String::deserialize(d)?;
+        Cifar::from_name(&name)
+            .ok_or_else(|| de::Error::custom(format!("dataset {name:?} is not known; expected CIFAR-10 or CIFAR-100")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

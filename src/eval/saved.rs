@@ -9,7 +9,7 @@ use tch::{nn, Device};
 use crate::config::{self, Config};
 use crate::model::Network;
 use crate::run::{self, RunDir, TrainState};
-use crate::score::metrics::GroupRule;
+use crate::score::metrics::{Group, GroupRule};
 use crate::score::predict::{score, Scored, TestSet};
 use crate::store;
 use crate::train::checkpoint;
@@ -22,7 +22,7 @@ pub struct SavedRun {
     pub device: Device,
     pub data: RunData,
     /// Many / Medium / Few of each class, by the run's training counts.
-    pub groups: Vec<usize>,
+    pub groups: Vec<Group>,
     pub vs: nn::VarStore,
     pub net: Network,
 }

@@ -5,15 +5,13 @@
 //! early-exit sweep over thresholds, and wall-clock timing of early exits that really stop. What
 //! is measured is returned as an [`EvalOutcome`]; the files `publish` attaches (timing, precise BN,
 //! weight average) are written here, next to the run's own files, never over them.
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use anyhow::Result;
 
 use super::precise_bn;
 use super::saved::SavedRun;
-use crate::run::{self, EpochScore, GroupsInfo, PreciseBnReport, RunDir, TimingReport};
+use crate::run::{self, EpochScore, GroupsInfo, PreciseBnReport, RunDir, TimingReport, Weights};
 use crate::score::early_exit::{self, EarlyExit};
 use crate::score::metrics::parts_alone;
 use crate::score::predict::TestSet;
@@ -22,46 +20,9 @@ use crate::store::{self, Provenance};
 /// Interleaved passes per way in `--timing` (the medians are reported).
 const TIMING_REPETITIONS: usize = 3;
 
-/// Which of a run's saved weights to evaluate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Weights {
-    /// The last checkpoint.
-    Last,
-    /// The best test epoch's weights (`best.ot`).
-    Best,
-}
-
-impl Weights {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Weights::Last => "last",
-            Weights::Best => "best",
-        }
-    }
-}
-
-impl fmt::Display for Weights {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Weights {
-    type Err = EvalRequestError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "last" => Ok(Weights::Last),
-            "best" => Ok(Weights::Best),
-            other => Err(EvalRequestError::UnknownWeights(other.to_string())),
-        }
-    }
-}
-
 /// A request that cannot be carried out, said before any data is read.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EvalRequestError {
-    #[error("--weights {0:?}: use last or best")]
-    UnknownWeights(String),
     #[error("--precise-bn 0: give at least one batch (default {})", precise_bn::DEFAULT_BATCHES)]
     NoBatches,
     #[error("--average-from averages the kept weights up to the last epoch; --weights {0} does not apply")]
@@ -215,7 +176,7 @@ pub fn evaluate_run(req: &EvalRequest) -> Result<EvalOutcome> {
     }
     if let Some(done) = recomputed {
         let report = PreciseBnReport {
-            weights: req.weights.to_string(),
+            weights: req.weights,
             epoch,
             averaged_from: req.average_from,
             layers: done.layers,
@@ -292,7 +253,7 @@ fn time_early_exit(run: &SavedRun, test: &TestSet, weights: Weights, epoch: usiz
         })
         .collect();
     TimingReport {
-        weights: weights.to_string(),
+        weights,
         epoch: Some(epoch),
         provenance: Provenance::now(run.device),
         machine: store::machine_description(run.device),
@@ -315,15 +276,6 @@ mod tests {
             precise_bn: None,
             average_from: None,
         }
-    }
-
-    #[test]
-    fn weights_parse_and_print_as_the_flag_spells_them() {
-        for w in [Weights::Last, Weights::Best] {
-            assert_eq!(w.as_str().parse::<Weights>(), Ok(w));
-        }
-        let err = "newest".parse::<Weights>().unwrap_err();
-        assert_eq!(err.to_string(), "--weights \"newest\": use last or best");
     }
 
     #[test]

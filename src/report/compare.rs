@@ -10,9 +10,8 @@ use anyhow::{Context, Result};
 
 use super::document::{markdown, Block};
 use super::plots;
-use crate::run::{self, RunDir, Summary};
+use crate::run::{self, RunDir, Summary, Weights};
 use crate::score::metrics::fmt_group;
-use crate::store;
 
 /// A finished run as `compare` reads it: its summary, and where its resolved config is.
 struct Compared {
@@ -25,11 +24,11 @@ struct Compared {
 fn load(path: &Path) -> Result<Compared> {
     if path.is_dir() {
         let dir = RunDir::new(path);
-        let summary = store::read_json(&dir.file(run::SUMMARY_FILE))
+        let summary = Summary::read(&dir.file(run::SUMMARY_FILE))
             .with_context(|| format!("{} is not a finished run", path.display()))?;
         return Ok(Compared { summary, config: dir.file(run::CONFIG_FILE) });
     }
-    let summary = store::read_json(path)
+    let summary = Summary::read(path)
         .with_context(|| format!("{} is neither a run directory nor a published result", path.display()))?;
     Ok(Compared { summary, config: path.with_extension("").join(run::CONFIG_FILE) })
 }
@@ -91,7 +90,9 @@ struct GroupRuns {
 /// and a mean, when one of the compared runs has it.
 type Extra = (&'static str, fn(&Summary) -> Option<f64>);
 const EXTRAS: [Extra; 5] = [
-    ("last, precise BN", |s| s.precise_bn.as_ref().filter(|p| p.weights == "last").map(|p| p.full_depth.overall)),
+    ("last, precise BN", |s| {
+        s.precise_bn.as_ref().filter(|p| p.weights == Weights::Last).map(|p| p.full_depth.overall)
+    }),
     ("last epochs averaged", |s| s.weight_average.as_ref().map(|p| p.full_depth.overall)),
     ("chosen on validation", |s| s.selected_on_validation.as_ref().map(|v| v.selected.overall)),
     ("early exit", |s| s.early_exit.as_ref().map(|e| e.overall)),

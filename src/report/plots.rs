@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::run::EpochRecord;
-use crate::score::metrics::{Accuracy, GroupExitFractions};
+use crate::score::metrics::{Accuracy, Group, GroupExitFractions};
 
 static FONT: Once = Once::new();
 
@@ -302,7 +302,7 @@ pub fn train_exit_shares(records: &[EpochRecord], title: &str, path: &Path) -> R
 pub fn per_class(
     accuracy: &[f64],
     train_counts: &[usize],
-    groups: &[usize],
+    groups: &[Group],
     names: &[String],
     title: &str,
     path: &Path,
@@ -357,8 +357,9 @@ pub fn per_class(
         .draw()
         .map_err(&err)?;
     // Group bands behind the bars.
-    for g in 0..3 {
-        let pos: Vec<usize> = (0..c).filter(|&i| groups[order[i]] == g).collect();
+    for group in Group::ALL {
+        let g = group.index();
+        let pos: Vec<usize> = (0..c).filter(|&i| groups[order[i]] == group).collect();
         if let (Some(&first), Some(&last)) = (pos.first(), pos.last()) {
             let (x0, x1) = (first as f64 - 0.5, last as f64 + 0.5);
             chart
@@ -377,7 +378,10 @@ pub fn per_class(
     chart
         .draw_series((0..c).map(|i| {
             let k = order[i];
-            Rectangle::new([(i as f64 - 0.35, 0.0), (i as f64 + 0.35, accuracy[k])], BAND[groups[k]].mix(0.85).filled())
+            Rectangle::new(
+                [(i as f64 - 0.35, 0.0), (i as f64 + 0.35, accuracy[k])],
+                BAND[groups[k].index()].mix(0.85).filled(),
+            )
         }))
         .map_err(&err)?
         .label("test accuracy (bars, left)")

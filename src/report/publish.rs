@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::run::PreciseBnReport;
-use crate::run::{self, RunDir, Summary};
+use crate::run::{self, RunDir, Summary, Weights};
 use crate::store;
 
 /// The published file, and what the reader should know about it.
@@ -29,12 +29,12 @@ pub fn publish(run_dir: &Path, name: Option<&str>, results: &Path, force: bool) 
     }
     // No eval or select may rewrite the files being attached while they are read.
     let _lock = dir.lock("publish")?;
-    let mut summary: Summary = store::read_json(&summary_path)?;
+    let mut summary = Summary::read(&summary_path)?;
     let mut notes = Vec::new();
     if let Some(timing) = dir.early_exit_timing()? {
         let file = dir.file(run::TIMING_FILE);
         match timing.epoch {
-            Some(epoch) => refuse_other_weights(&summary, &file, run_dir, &timing.weights, epoch, "--timing")?,
+            Some(epoch) => refuse_other_weights(&summary, &file, run_dir, timing.weights, epoch, "--timing")?,
             None => notes.push(format!(
                 "note: {} does not say which epoch it timed (written before eval recorded it); attached unchecked",
                 file.display()
@@ -89,7 +89,7 @@ fn about_the_run(
         Some(from) => format!("--average-from {from}"),
         None => "--precise-bn".to_string(),
     };
-    refuse_other_weights(summary, file, run_dir, &report.weights, report.epoch, &flag)?;
+    refuse_other_weights(summary, file, run_dir, report.weights, report.epoch, &flag)?;
     Ok(Some(report))
 }
 
@@ -99,17 +99,17 @@ fn refuse_other_weights(
     summary: &Summary,
     file: &Path,
     run_dir: &Path,
-    weights: &str,
+    weights: Weights,
     epoch: usize,
     flag: &str,
 ) -> Result<()> {
-    match summary.epoch_of(weights) {
-        Some(expected) if expected == epoch => Ok(()),
-        expected => bail!(
-            "{} describes the {weights} weights of epoch {epoch}, but the run's are from epoch {}: run `longtail eval {} {flag}` again",
+    let expected = summary.epoch_of(weights);
+    if expected != epoch {
+        bail!(
+            "{} describes the {weights} weights of epoch {epoch}, but the run's are from epoch {expected}: run `longtail eval {} {flag}` again",
             file.display(),
-            expected.map_or("?".to_string(), |e| e.to_string()),
             run_dir.display()
-        ),
+        );
     }
+    Ok(())
 }

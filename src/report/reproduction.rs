@@ -48,7 +48,7 @@ impl Source<'_> {
                     return Ok(Err("not published".into()));
                 }
                 // A published result that does not read is an error, not an empty row.
-                let s: Summary = store::read_json(&path).with_context(|| format!("row {:?}", row.label))?;
+                let s = Summary::read(&path).with_context(|| format!("row {:?}", row.label))?;
                 Ok(Ok(Box::new(s)))
             }
         }

@@ -6,7 +6,6 @@ use anyhow::{bail, Result};
 use super::document::{html, markdown, Block};
 use super::plots;
 use super::table;
-use crate::data::cifar::Cifar;
 use crate::run::{self, EpochScore, RunDir, Summary};
 use crate::score::early_exit::EarlyExit;
 use crate::score::metrics::{fmt_group, Accuracy};
@@ -36,30 +35,16 @@ fn duration(secs: f64) -> String {
     format!("{}h {:02}m {:02}s", s / 3600, s % 3600 / 60, s % 60)
 }
 
-/// Group index of every class from the summary's group lists.
-pub fn class_groups(summary: &Summary) -> Vec<usize> {
-    let mut g = vec![1; summary.groups.train_counts.len()];
-    for &c in &summary.groups.many {
-        g[c] = 0;
-    }
-    for &c in &summary.groups.few {
-        g[c] = 2;
-    }
-    g
-}
-
 /// Write the plots, report.md and report.html into the run directory; returns report.md's path.
 pub fn write(run_dir: &Path) -> Result<PathBuf> {
     let dir = RunDir::new(run_dir);
     if !dir.exists(run::SUMMARY_FILE) {
         bail!("{} has no {}: reports are made from finished runs", run_dir.display(), run::SUMMARY_FILE);
     }
-    let summary: Summary = store::read_json(&dir.file(run::SUMMARY_FILE))?;
+    let summary = Summary::read(&dir.file(run::SUMMARY_FILE))?;
     let records = dir.read_metrics()?;
-    let names = Cifar::from_name(&summary.dataset)
-        .map(|k| k.class_names())
-        .unwrap_or_else(|| (0..summary.last_per_class.len()).map(|i| i.to_string()).collect());
-    let groups = class_groups(&summary);
+    let names = summary.dataset.class_names();
+    let groups = summary.groups.assignment();
     let title = format!("{} ({} ρ={})", summary.name, summary.dataset, summary.rho);
 
     plots::training_curves(&records, Some(summary.best.epoch), &title, &dir.file(CURVES_PNG))?;
@@ -114,32 +99,19 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
     for (name, acc) in summary.last_parts_alone() {
         rows.push(score_row(&format!("last, {name}"), &EpochScore::new(summary.last.epoch, acc)));
     }
-    // The published summary carries `eval --precise-bn`'s result; a run directory has it beside.
-    let precise = match &summary.precise_bn {
-        Some(p) => Some(p.clone()),
-        None => dir.precise_bn()?,
-    };
-    // … and `eval --average-from`'s.
-    let average = match &summary.weight_average {
-        Some(a) => Some(a.clone()),
-        None => dir.weight_average()?,
-    };
-    if let Some(p) = &precise {
+    let found = dir.analyses(&summary)?;
+    let (precise, average, selection) = (&found.precise_bn, &found.weight_average, &found.selection);
+    if let Some(p) = precise {
         rows.push(score_row(&format!("{}, precise BN", p.weights), &EpochScore::new(p.epoch, &p.full_depth)));
     }
-    if let Some(a) = &average {
+    if let Some(a) = average {
         let from = a.averaged_from.unwrap_or(a.epoch);
         rows.push(score_row(
             &format!("epochs {from}–{} averaged, precise BN", a.epoch),
             &EpochScore::new(a.epoch, &a.full_depth),
         ));
     }
-    // … and `select`'s choice of epoch.
-    let selection = match &summary.selected_on_validation {
-        Some(v) => Some(v.clone()),
-        None => dir.validation_selection()?,
-    };
-    if let Some(v) = &selection {
+    if let Some(v) = selection {
         rows.push(score_row("epoch chosen on validation", &v.selected));
     }
     blocks.push(Block::Table(head, rows));
@@ -160,7 +132,7 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
             p.weights, p.batches, p.images, p.provenance.commit, early("With them,", p.early_exit.as_ref())
         )));
     }
-    if let Some(a) = &average {
+    if let Some(a) = average {
         blocks.push(Block::Paragraph(format!(
             "Weight average: the mean of the weights of epochs {}–{} (kept by `train --keep-weights-from`), with every BatchNorm's statistics recomputed for it over {} training batches (`eval --average-from`, commit `{}`): a final model chosen by a rule, not by the test set.{}",
             a.averaged_from.unwrap_or(a.epoch), a.epoch, a.batches, a.provenance.commit, early("With them,", a.early_exit.as_ref())
@@ -194,7 +166,6 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
     ));
     blocks.push(Block::Heading("Per class (last epoch)".into()));
     blocks.push(Block::Image("Per-class accuracy, head → tail, with training counts".into(), PER_CLASS_PNG.into()));
-    let group_name = ["many", "medium", "few"];
     // Runs with exits: where each class's training samples left in the last epoch, and each
     // early exit's own test accuracy per class: the two columns that show an exit keeping a
     // class to itself.
@@ -206,7 +177,7 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
                 c.to_string(),
                 names[c].clone(),
                 summary.groups.train_counts[c].to_string(),
-                group_name[groups[c]].to_string(),
+                groups[c].name().to_string(),
                 format!("{:.1}", summary.last_per_class[c]),
             ];
             if let Some(counts) = train_counts {
@@ -307,14 +278,9 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
                 TRAIN_EXITS_PNG.into(),
             ));
         }
-        // The published summary carries the timing; a run directory has it beside the summary.
-        let timing = match &summary.early_exit_timing {
-            Some(t) => Some(t.clone()),
-            None => dir.early_exit_timing()?,
-        };
-        if let Some(t) = timing {
+        if let Some(t) = &found.timing {
             blocks.push(Block::Heading("Early exits: wall clock".into()));
-            blocks.extend(table::timing_blocks(&t));
+            blocks.extend(table::timing_blocks(t));
         }
     }
 

@@ -7,7 +7,7 @@
 //! sits below the records.
 use serde::{Deserialize, Serialize};
 
-use super::{EpochScore, Resume};
+use super::{EpochScore, Resume, Weights};
 use crate::score::early_exit::{EarlyExit, ExitTiming};
 use crate::score::metrics::{fmt_group, Accuracy};
 use crate::store::Provenance;
@@ -18,7 +18,7 @@ use crate::store::Provenance;
 pub struct TimingReport {
     /// Which weights were timed (`last` or `best`), and their epoch. Files written before the
     /// epoch was recorded have none; `publish` cannot check those against the run.
-    pub weights: String,
+    pub weights: Weights,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch: Option<usize>,
     #[serde(flatten)]
@@ -33,7 +33,7 @@ pub struct TimingReport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PreciseBnReport {
     /// Which weights (`last` or `best`) and the epoch they are from.
-    pub weights: String,
+    pub weights: Weights,
     pub epoch: usize,
     /// Set for `eval --average-from`: the weights are the mean of the kept weights of epochs
     /// `averaged_from..=epoch` (`eval::average`), with BN statistics recomputed for them.

@@ -3,17 +3,20 @@
 //! Records import only the ground floor (`store`) and the leaf types they hold (accuracies,
 //! precision), so every layer that writes or reads a run can import them. Files that matter are written atomically (temp file in the same folder, fsync,
 //! rename), so a killed run never leaves a half-written checkpoint or summary behind.
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::data::cifar::Cifar;
 use crate::model::precision::Precision;
 use crate::score::early_exit::EarlyExit;
-use crate::score::metrics::{Accuracy, GroupAcc, GroupExitFractions};
+use crate::score::metrics::{Accuracy, Group, GroupAcc, GroupExitFractions};
 use crate::store::{atomic_write, read_json};
 
 mod analyses;
@@ -93,6 +96,46 @@ impl Resume {
     }
 }
 
+/// Which of a run's saved weights (`eval --weights`, and what the analyses' files describe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Weights {
+    /// The last checkpoint.
+    Last,
+    /// The best test epoch's weights (`best.ot`).
+    Best,
+}
+
+impl Weights {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Weights::Last => "last",
+            Weights::Best => "best",
+        }
+    }
+}
+
+impl fmt::Display for Weights {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Weights {
+    type Err = UnknownWeights;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "last" => Ok(Weights::Last),
+            "best" => Ok(Weights::Best),
+            other => Err(UnknownWeights(other.to_string())),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("--weights {0:?}: use last or best")]
+pub struct UnknownWeights(pub String);
+
 /// Accuracy at one epoch (1-based: epoch 200 is the last of a 200-epoch run).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochScore {
@@ -150,15 +193,28 @@ pub struct EpochRecord {
     pub test_branches: Option<Vec<Accuracy>>,
 }
 
+/// The layout of `summary.json` and of the `results/*.json` that `publish` copies from it.
+/// Version 1 is every result written before the version was recorded; they all load as they are.
+/// A field added with a default needs no new version; one whose meaning changes, or that goes,
+/// does, and a reader refuses a version newer than its own ([`Summary::read`]).
+pub const SUMMARY_SCHEMA: u32 = 2;
+
+fn first_schema() -> u32 {
+    1
+}
+
 /// The run's final result; `longtail publish` copies it into `results/`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
+    #[serde(default = "first_schema")]
+    pub schema_version: u32,
     pub name: String,
     pub config: Option<String>,
     pub command: String,
     pub commit: String,
     pub seed: u64,
-    pub dataset: String,
+    #[serde(with = "crate::data::cifar::by_name")]
+    pub dataset: Cifar,
     pub rho: f64,
     pub subset_seed: u32,
     pub epochs: usize,
@@ -220,12 +276,25 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The epoch of the run's `last` or `best` weights, as `eval --weights` names them.
-    pub fn epoch_of(&self, weights: &str) -> Option<usize> {
+    /// Read a summary or published result, refusing one written by a newer longtail (whose
+    /// fields this one could misread).
+    pub fn read(path: &Path) -> Result<Summary> {
+        let summary: Summary = read_json(path)?;
+        if summary.schema_version > SUMMARY_SCHEMA {
+            bail!(
+                "{} was written by a newer longtail (summary schema {}; this one reads up to {SUMMARY_SCHEMA}): update longtail to read it",
+                path.display(),
+                summary.schema_version
+            );
+        }
+        Ok(summary)
+    }
+
+    /// The epoch of the run's `last` or `best` weights.
+    pub fn epoch_of(&self, weights: Weights) -> usize {
         match weights {
-            "last" => Some(self.last.epoch),
-            "best" => Some(self.best.epoch),
-            _ => None,
+            Weights::Last => self.last.epoch,
+            Weights::Best => self.best.epoch,
         }
     }
 
@@ -261,10 +330,37 @@ pub struct GroupsInfo {
 }
 
 impl GroupsInfo {
-    pub fn new(rule: String, train_counts: Vec<usize>, assignment: &[usize]) -> Self {
+    pub fn new(rule: String, train_counts: Vec<usize>, assignment: &[Group]) -> Self {
         let members = |g| assignment.iter().enumerate().filter(|(_, &a)| a == g).map(|(c, _)| c).collect();
-        GroupsInfo { rule, many: members(0), medium: members(1), few: members(2), train_counts }
+        GroupsInfo {
+            rule,
+            many: members(Group::Many),
+            medium: members(Group::Medium),
+            few: members(Group::Few),
+            train_counts,
+        }
     }
+
+    /// The group of every class, from the lists (a class in none of them is Medium).
+    pub fn assignment(&self) -> Vec<Group> {
+        let mut groups = vec![Group::Medium; self.train_counts.len()];
+        for &c in &self.many {
+            groups[c] = Group::Many;
+        }
+        for &c in &self.few {
+            groups[c] = Group::Few;
+        }
+        groups
+    }
+}
+
+/// What the analyses after training add to a run ([`RunDir::analyses`]).
+#[derive(Debug, Clone, Default)]
+pub struct Analyses {
+    pub timing: Option<TimingReport>,
+    pub precise_bn: Option<PreciseBnReport>,
+    pub weight_average: Option<PreciseBnReport>,
+    pub selection: Option<ValidationSelection>,
 }
 
 /// Where a run stands, read from its directory alone (no process is asked): the one answer that
@@ -287,7 +383,7 @@ pub enum RunStatus {
 pub fn status(dir: &Path) -> Result<RunStatus> {
     let d = RunDir::new(dir);
     if d.exists(SUMMARY_FILE) {
-        return Ok(RunStatus::Finished(Box::new(read_json(&d.file(SUMMARY_FILE))?)));
+        return Ok(RunStatus::Finished(Box::new(Summary::read(&d.file(SUMMARY_FILE))?)));
     }
     if d.exists(FAILURE_FILE) {
         let path = d.file(FAILURE_FILE);
@@ -372,6 +468,23 @@ impl RunDir {
         self.file(name).exists()
     }
 
+    /// What the analyses after training found for `summary`'s run: as `publish` attached them
+    /// to the summary, else from the files `eval` and `select` wrote beside it.
+    pub fn analyses(&self, summary: &Summary) -> Result<Analyses> {
+        fn or_file<T: Clone>(attached: &Option<T>, file: impl FnOnce() -> Result<Option<T>>) -> Result<Option<T>> {
+            match attached {
+                Some(found) => Ok(Some(found.clone())),
+                None => file(),
+            }
+        }
+        Ok(Analyses {
+            timing: or_file(&summary.early_exit_timing, || self.early_exit_timing())?,
+            precise_bn: or_file(&summary.precise_bn, || self.precise_bn())?,
+            weight_average: or_file(&summary.weight_average, || self.weight_average())?,
+            selection: or_file(&summary.selected_on_validation, || self.validation_selection())?,
+        })
+    }
+
     /// `eval --timing`'s measurements, if they were taken for this run.
     pub fn early_exit_timing(&self) -> Result<Option<TimingReport>> {
         self.optional_json(TIMING_FILE)
@@ -438,6 +551,16 @@ impl RunDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weights_parse_and_print_as_the_flag_spells_them() {
+        for w in [Weights::Last, Weights::Best] {
+            assert_eq!(w.as_str().parse::<Weights>(), Ok(w));
+            assert_eq!(serde_json::to_string(&w).unwrap(), format!("\"{w}\""));
+        }
+        let err = "newest".parse::<Weights>().unwrap_err();
+        assert_eq!(err.to_string(), "--weights \"newest\": use last or best");
+    }
 
     #[test]
     fn status_reads_the_directory_and_refuses_a_summary_that_does_not_read() {

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind};
 
-use super::metrics::{evaluate_predictions, Accuracy, GroupAcc};
+use super::metrics::{evaluate_predictions, Accuracy, Group, GroupAcc};
 use super::predict::TestSet;
 use crate::model::{CostModel, Network};
 
@@ -94,7 +94,7 @@ pub fn exit_taken(scores: &ExitScores, tau: f64) -> Vec<usize> {
 pub fn early_exit_at(
     scores: &ExitScores,
     labels: &[i64],
-    groups: &[usize],
+    groups: &[Group],
     num_classes: usize,
     costs: &CostModel,
     tau: f64,
@@ -110,7 +110,7 @@ pub fn early_exit_at(
     let mut macs = 0.0;
     for (i, &e) in taken.iter().enumerate() {
         fractions[e] += 1.0 / n;
-        let g = groups[labels[i] as usize];
+        let g = groups[labels[i] as usize].index();
         by_group[g][e] += 1.0;
         group_sizes[g] += 1;
         macs += costs.exit_costs[e] as f64;
@@ -136,7 +136,7 @@ pub fn early_exit_at(
 /// Accuracy of each early exit answering every test image by itself (the final head, which is
 /// the full-depth number, is left out). A routed exit that sees only one class while training,
 /// and so predicts that class for everything, shows here as ≈ 1/C accuracy.
-pub fn exits_alone(scores: &ExitScores, labels: &[i64], groups: &[usize], num_classes: usize) -> Vec<Accuracy> {
+pub fn exits_alone(scores: &ExitScores, labels: &[i64], groups: &[Group], num_classes: usize) -> Vec<Accuracy> {
     let early = scores.prediction.len().saturating_sub(1);
     scores.prediction[..early]
         .iter()
@@ -242,7 +242,7 @@ mod tests {
             prediction: vec![vec![0, 0, 0, 0], vec![1, 1, 1, 1], vec![1, 0, 1, 1]],
         };
         let labels = [0i64, 1, 1, 1];
-        let groups = [0usize, 2];
+        let groups = [Group::Many, Group::Few];
         let costs = CostModel { exit_costs: vec![10, 20, 40], plain: 35 };
         let r = early_exit_at(&scores, &labels, &groups, 2, &costs, 0.9);
         // exits taken: 0, 1, 2, 0 → predictions 0 (ok), 1 (ok), 1 (ok), 0 (wrong)
@@ -267,7 +267,7 @@ mod tests {
             confidence: vec![vec![0.9; 4], vec![0.9; 4], vec![0.9; 4]],
             prediction: vec![vec![0, 0, 0, 0], vec![1, 1, 1, 1], vec![1, 0, 1, 1]],
         };
-        let alone = exits_alone(&scores, &[0, 1, 1, 1], &[0, 2], 2);
+        let alone = exits_alone(&scores, &[0, 1, 1, 1], &[Group::Many, Group::Few], 2);
         assert_eq!(alone.len(), 2);
         assert!((alone[0].overall - 25.0).abs() < 1e-9);
         assert_eq!(alone[0].per_class, vec![100.0, 0.0]);

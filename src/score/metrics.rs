@@ -16,29 +16,55 @@ pub enum GroupRule {
     Count { many_above: usize, few_below: usize },
 }
 
+/// The three groups the long-tail literature reports, by how many training images a class has
+/// (or by class index, for the rules that fix them so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Group {
+    Many,
+    Medium,
+    Few,
+}
+
+impl Group {
+    pub const ALL: [Group; 3] = [Group::Many, Group::Medium, Group::Few];
+
+    /// Its place in [`Group::ALL`], for tables kept per group.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::Many => "many",
+            Group::Medium => "medium",
+            Group::Few => "few",
+        }
+    }
+}
+
 impl GroupRule {
-    /// Group of each class: 0 = many, 1 = medium, 2 = few.
-    pub fn assign(&self, train_counts: &[usize]) -> Vec<usize> {
+    /// The group of each class.
+    pub fn assign(&self, train_counts: &[usize]) -> Vec<Group> {
         train_counts
             .iter()
             .enumerate()
             .map(|(c, &n)| match *self {
                 GroupRule::Index { bounds } => {
                     if c < bounds[0] {
-                        0
+                        Group::Many
                     } else if c < bounds[1] {
-                        1
+                        Group::Medium
                     } else {
-                        2
+                        Group::Few
                     }
                 }
                 GroupRule::Count { many_above, few_below } => {
                     if n > many_above {
-                        0
+                        Group::Many
                     } else if n < few_below {
-                        2
+                        Group::Few
                     } else {
-                        1
+                        Group::Medium
                     }
                 }
             })
@@ -83,7 +109,7 @@ pub struct Evaluation {
     pub confusion: Vec<Vec<u32>>,
 }
 
-pub fn evaluate_predictions(preds: &[i64], labels: &[i64], num_classes: usize, groups: &[usize]) -> Evaluation {
+pub fn evaluate_predictions(preds: &[i64], labels: &[i64], num_classes: usize, groups: &[Group]) -> Evaluation {
     assert_eq!(preds.len(), labels.len(), "one prediction per label");
     let mut confusion = vec![vec![0u32; num_classes]; num_classes];
     for (&p, &y) in preds.iter().zip(labels) {
@@ -103,12 +129,18 @@ pub fn evaluate_predictions(preds: &[i64], labels: &[i64], num_classes: usize, g
         .collect();
     let correct: u32 = (0..num_classes).map(|c| confusion[c][c]).sum();
     let overall = if preds.is_empty() { 0.0 } else { 100.0 * correct as f64 / preds.len() as f64 };
-    let group_mean = |g: usize| -> GroupAcc {
+    let group_mean = |g: Group| -> GroupAcc {
         let accs: Vec<f64> = per_class.iter().zip(groups).filter(|(_, &gg)| gg == g).map(|(a, _)| *a).collect();
         (!accs.is_empty()).then(|| accs.iter().sum::<f64>() / accs.len() as f64)
     };
     Evaluation {
-        accuracy: Accuracy { overall, many: group_mean(0), medium: group_mean(1), few: group_mean(2), per_class },
+        accuracy: Accuracy {
+            overall,
+            many: group_mean(Group::Many),
+            medium: group_mean(Group::Medium),
+            few: group_mean(Group::Few),
+            per_class,
+        },
         confusion,
     }
 }
@@ -125,16 +157,16 @@ pub struct GroupExitFractions {
 /// Exit shares from per-exit, per-class sample counts (`counts[k][c]`): overall (fractions of
 /// all samples) and per group (fractions of that group's samples, pooled over its classes, so
 /// the Few line says how much of the tail the deeper exits still see).
-pub fn exit_fractions(counts: &[Vec<f64>], groups: &[usize]) -> (Vec<f64>, GroupExitFractions) {
+pub fn exit_fractions(counts: &[Vec<f64>], groups: &[Group]) -> (Vec<f64>, GroupExitFractions) {
     let shares = |keep: &dyn Fn(usize) -> bool| -> Option<Vec<f64>> {
         let per_exit: Vec<f64> =
             counts.iter().map(|row| row.iter().enumerate().filter(|(c, _)| keep(*c)).map(|(_, n)| n).sum()).collect();
         let total: f64 = per_exit.iter().sum();
         (total > 0.0).then(|| per_exit.iter().map(|n| n / total).collect())
     };
-    let group = |g: usize| shares(&|c| groups.get(c) == Some(&g));
+    let group = |g: Group| shares(&|c| groups.get(c) == Some(&g));
     let overall = shares(&|_| true).unwrap_or_else(|| vec![0.0; counts.len()]);
-    (overall, GroupExitFractions { many: group(0), medium: group(1), few: group(2) })
+    (overall, GroupExitFractions { many: group(Group::Many), medium: group(Group::Medium), few: group(Group::Few) })
 }
 
 /// Format a group accuracy for tables.
@@ -155,6 +187,7 @@ pub fn parts_alone<'a>(branches: &'a [Accuracy], exits: &'a [Accuracy]) -> Vec<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Group::{Few as F, Many as M, Medium as D};
 
     #[test]
     fn parts_alone_names_branches_then_exits() {
@@ -177,23 +210,23 @@ mod tests {
     fn exit_fractions_by_hand() {
         // 2 exits × 3 classes; groups: class 0 many, classes 1–2 few, no medium class.
         let counts = vec![vec![6.0, 1.0, 0.0], vec![2.0, 1.0, 2.0]];
-        let (overall, g) = exit_fractions(&counts, &[0, 2, 2]);
+        let (overall, g) = exit_fractions(&counts, &[M, F, F]);
         assert_eq!(overall, vec![7.0 / 12.0, 5.0 / 12.0]);
         assert_eq!(g.many, Some(vec![0.75, 0.25]));
         assert_eq!(g.medium, None);
         assert_eq!(g.few, Some(vec![0.25, 0.75]));
         // A group whose classes saw no sample this epoch has no shares, not 0/0.
-        let (_, g) = exit_fractions(&[vec![1.0, 0.0], vec![0.0, 0.0]], &[0, 2]);
+        let (_, g) = exit_fractions(&[vec![1.0, 0.0], vec![0.0, 0.0]], &[M, F]);
         assert_eq!(g.few, None);
     }
 
     #[test]
     fn groups_by_index_and_by_count() {
         let counts = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50];
-        assert_eq!(GroupRule::Index { bounds: [3, 6] }.assign(&counts), vec![0, 0, 0, 1, 1, 1, 2, 2, 2, 2]);
+        assert_eq!(GroupRule::Index { bounds: [3, 6] }.assign(&counts), vec![M, M, M, D, D, D, F, F, F, F]);
         let by_count = GroupRule::Count { many_above: 100, few_below: 20 }.assign(&counts);
-        assert_eq!(by_count, vec![0, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
-        assert_eq!(GroupRule::Count { many_above: 100, few_below: 20 }.assign(&[101, 100, 20, 19]), vec![0, 1, 1, 2]);
+        assert_eq!(by_count, vec![M, M, M, M, M, M, M, M, D, D]);
+        assert_eq!(GroupRule::Count { many_above: 100, few_below: 20 }.assign(&[101, 100, 20, 19]), vec![M, D, D, F]);
     }
 
     #[test]
@@ -201,14 +234,14 @@ mod tests {
         // 3 classes, groups many={0}, medium={1}, few={2}.
         let labels = [0, 0, 0, 0, 1, 1, 2, 2, 2, 2];
         let preds = [0, 0, 0, 1, 1, 0, 2, 0, 0, 0];
-        let e = evaluate_predictions(&preds, &labels, 3, &[0, 1, 2]);
+        let e = evaluate_predictions(&preds, &labels, 3, &[M, D, F]);
         assert_eq!(e.confusion, vec![vec![3, 1, 0], vec![1, 1, 0], vec![3, 0, 1]]);
         assert_eq!(e.accuracy.per_class, vec![75.0, 50.0, 25.0]);
         assert!((e.accuracy.overall - 50.0).abs() < 1e-12);
         assert_eq!(e.accuracy.many, Some(75.0));
         assert_eq!(e.accuracy.few, Some(25.0));
         // group mean is a mean of class accuracies, not of images
-        let e = evaluate_predictions(&preds, &labels, 3, &[0, 0, 1]);
+        let e = evaluate_predictions(&preds, &labels, 3, &[M, M, D]);
         assert_eq!(e.accuracy.many, Some(62.5));
         assert_eq!(e.accuracy.few, None);
         assert_eq!(fmt_group(e.accuracy.few), "—");

@@ -1,7 +1,7 @@
 //! Running a network over the test set, and scoring what it predicts.
 use tch::{Device, Kind, Tensor};
 
-use super::metrics::{evaluate_predictions, Accuracy, Evaluation};
+use super::metrics::{evaluate_predictions, Accuracy, Evaluation, Group};
 use crate::data::augment::normalise;
 use crate::data::cifar::{ImageSet, IMAGE_BYTES};
 use crate::model::{channels_last, Network};
@@ -76,7 +76,7 @@ pub struct Scored {
 
 /// Predict every image of `set` and score the predictions, per group as `groups` assigns the
 /// classes. The one path by which training, `eval` and `select` turn weights into accuracy.
-pub fn score(net: &Network, set: &TestSet, batch_size: usize, num_classes: usize, groups: &[usize]) -> Scored {
+pub fn score(net: &Network, set: &TestSet, batch_size: usize, num_classes: usize, groups: &[Group]) -> Scored {
     let preds = predict(net, set, batch_size);
     let accuracy = |p: &[i64]| evaluate_predictions(p, &set.labels, num_classes, groups).accuracy;
     let branches = preds.branches.as_ref().map(|bs| bs.iter().map(|p| accuracy(p)).collect());

@@ -15,7 +15,7 @@ use crate::data::cifar::ImageSet;
 use crate::data::loader::EpochLoader;
 use crate::loss::Criterion;
 use crate::run::{EpochRecord, RunDir};
-use crate::score::metrics::{exit_fractions, Accuracy};
+use crate::score::metrics::{exit_fractions, Accuracy, Group};
 
 /// What one epoch's steps add up to.
 pub struct EpochTotals {
@@ -116,7 +116,7 @@ impl EpochTotals {
         epochs_done: usize,
         lr: f64,
         seconds: f64,
-        groups: &[usize],
+        groups: &[Group],
         test: Option<Accuracy>,
         test_branches: Option<Vec<Accuracy>>,
     ) -> EpochRecord {

@@ -3,9 +3,9 @@
 //! that `report`, `publish` and `reproduce` read.
 use crate::config::Config;
 use crate::model::Network;
-use crate::run::{EpochScore, GroupsInfo, RunMeta, Summary};
+use crate::run::{EpochScore, GroupsInfo, RunMeta, Summary, SUMMARY_SCHEMA};
 use crate::score::early_exit::{early_exit_at, exit_scores, exits_alone, EarlyExit, SWEEP};
-use crate::score::metrics::{Accuracy, Evaluation};
+use crate::score::metrics::{Accuracy, Evaluation, Group};
 use crate::score::predict::{score, TestSet};
 use crate::store;
 
@@ -27,7 +27,7 @@ pub fn final_scores(
     cfg: &Config,
     net: &Network,
     test: &TestSet,
-    groups: &[usize],
+    groups: &[Group],
     num_classes: usize,
     last: Option<(Evaluation, Option<Vec<Accuracy>>)>,
 ) -> FinalScores {
@@ -56,12 +56,13 @@ pub fn summary(cfg: &Config, meta: RunMeta, so_far: SoFar, scores: FinalScores, 
     let last = so_far.last.unwrap_or_else(|| EpochScore::new(so_far.epochs_done, &scores.fused.accuracy));
     let best = so_far.best.unwrap_or_else(|| last.clone());
     Summary {
+        schema_version: SUMMARY_SCHEMA,
         name: cfg.name.clone().unwrap_or_else(|| "run".into()),
         config: meta.config,
         command: meta.command,
         commit: meta.commit,
         seed: cfg.seed,
-        dataset: cfg.data.dataset.name().into(),
+        dataset: cfg.data.dataset,
         rho: cfg.data.rho,
         subset_seed: cfg.data.subset_seed,
         epochs: cfg.train.epochs,

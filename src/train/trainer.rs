@@ -167,7 +167,7 @@ fn finished(dir: &RunDir) -> Result<Option<Summary>> {
         return Ok(None);
     }
     eprintln!("{} is already finished; its summary is {}", dir.path.display(), dir.file(run::SUMMARY_FILE).display());
-    Ok(Some(store::read_json(&dir.file(run::SUMMARY_FILE))?))
+    Ok(Some(Summary::read(&dir.file(run::SUMMARY_FILE))?))
 }
 
 fn steps_per_epoch(cfg: &Config, images: usize) -> Result<usize> {
