@@ -1,8 +1,11 @@
 # The two commands of the README. Both install what they need first (scripts/setup.sh).
-DATA ?= $(or $(LONGTAIL_DATA),../shared/data/cifar-10-batches-bin)
+# The real CIFAR-10: LONGTAIL_DATA, else ../shared's copy where there is one, else data/ (where
+# `make test` downloads it).
+SHARED_DATA := ../shared/data/cifar-10-batches-bin
+DATA ?= $(or $(LONGTAIL_DATA),$(if $(wildcard $(SHARED_DATA)/data_batch_1.bin),$(SHARED_DATA),data/cifar-10-batches-bin))
 export LONGTAIL_DATA := $(abspath $(DATA))
 
-.PHONY: setup build demo test lint
+.PHONY: setup build demo test lint data
 
 setup:
 	@scripts/setup.sh
@@ -15,8 +18,13 @@ demo: build
 	rm -rf runs/demo
 	target/release/longtail train --config configs/demo.toml --out runs/demo
 
-# Unit, property and end-to-end tests on the real CIFAR-10.
-test: setup
+# The real CIFAR-10 for the tests that need it: found, downloaded, or a line saying what to do.
+data: setup
+	@scripts/data.sh "$(LONGTAIL_DATA)"
+
+# Unit, property and end-to-end tests: most on a synthetic CIFAR-10 the tests write themselves,
+# those whose point is the real release (subsets, MD5s, learning on real images) on it.
+test: data
 	cargo test --release
 
 lint: setup

@@ -64,7 +64,7 @@ fn every_config_trains_one_short_epoch() {
         let opts = TrainOptions {
             run_dir: dir.path().to_path_buf(),
             resume: false,
-            data_dir: Some(common::cifar10_dir()),
+            data_dir: Some(common::fixture_cifar10()),
             config_path: Some(path.display().to_string()),
             command: "cargo test".into(),
             plain: true,

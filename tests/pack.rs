@@ -13,7 +13,7 @@ fn cfg(rho: u32) -> longtail::config::Config {
 
 #[test]
 fn pack_round_trips_and_checks_what_it_holds() {
-    let release = common::cifar10_dir();
+    let release = common::fixture_cifar10();
     let dir = tempfile::tempdir().unwrap();
     let card = pack::write(Cifar::Cifar10, &release, 100.0, 0, dir.path()).unwrap();
     assert_eq!(card.counts, vec![5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]);

@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use longtail::data::cifar::{parse_batch, verify, Cifar, DataError, IMAGE_BYTES};
+use longtail::data::cifar::{load_train, parse_batch, verify, Cifar, DataError, IMAGE_BYTES};
 use proptest::prelude::*;
 
 proptest! {
@@ -46,9 +46,8 @@ proptest! {
     }
 }
 
-/// Copy the real release into a temp dir, then damage one file.
-fn damaged_copy(damage: impl Fn(&mut Vec<u8>)) -> (tempfile::TempDir, DataError) {
-    let src = common::cifar10_dir();
+/// Copy a release into a temp dir, then damage one file.
+fn damaged_copy(src: &Path, damage: impl Fn(&mut Vec<u8>)) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for name in [
         "data_batch_1.bin",
@@ -64,33 +63,41 @@ fn damaged_copy(damage: impl Fn(&mut Vec<u8>)) -> (tempfile::TempDir, DataError)
         }
         std::fs::write(dir.path().join(name), bytes).unwrap();
     }
-    let err = verify(Cifar::Cifar10, dir.path()).unwrap_err();
-    (dir, err)
+    dir
 }
 
 #[test]
-fn verify_names_a_truncated_file() {
-    let (_dir, err) = damaged_copy(|b| b.truncate(b.len() - 1000));
+fn a_truncated_file_is_named_by_the_reader_and_by_verify() {
+    let dir = damaged_copy(&common::fixture_cifar10(), |b| b.truncate(b.len() - 1000));
+    let err = load_train(Cifar::Cifar10, dir.path()).unwrap_err();
     assert!(matches!(err, DataError::WrongSize { .. }), "{err}");
     assert!(err.to_string().contains("data_batch_4.bin"), "{err}");
+    let Some(release) = common::real_cifar10() else { return };
+    let dir = damaged_copy(&release, |b| b.truncate(b.len() - 1000));
+    let err = verify(Cifar::Cifar10, dir.path()).unwrap_err();
+    assert!(matches!(err, DataError::WrongSize { .. }) && err.to_string().contains("data_batch_4.bin"), "{err}");
 }
 
 #[test]
 fn verify_catches_a_flipped_pixel_by_md5() {
-    let (_dir, err) = damaged_copy(|b| b[5000] ^= 1);
+    let Some(release) = common::real_cifar10() else { return };
+    let dir = damaged_copy(&release, |b| b[5000] ^= 1);
+    let err = verify(Cifar::Cifar10, dir.path()).unwrap_err();
     assert!(matches!(err, DataError::BadChecksum { .. }), "{err}");
     assert!(err.to_string().contains("data_batch_4.bin"), "{err}");
 }
 
 #[test]
-fn verify_catches_a_bad_label() {
-    let (_dir, err) = damaged_copy(|b| b[3073 * 7] = 42);
+fn a_bad_label_is_refused_with_its_record() {
+    let dir = damaged_copy(&common::fixture_cifar10(), |b| b[3073 * 7] = 42);
+    let err = load_train(Cifar::Cifar10, dir.path()).unwrap_err();
     assert!(matches!(err, DataError::BadLabel { record: 7, label: 42, .. }), "{err}");
 }
 
 #[test]
 fn the_real_release_verifies() {
-    let reports = verify(Cifar::Cifar10, &common::cifar10_dir()).unwrap();
+    let Some(release) = common::real_cifar10() else { return };
+    let reports = verify(Cifar::Cifar10, &release).unwrap();
     assert_eq!(reports.len(), 6);
     assert!(reports.iter().all(|r| r.md5_checked));
 }

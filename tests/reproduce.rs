@@ -49,7 +49,7 @@ fn trains_what_is_missing_and_marks_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let m = manifest(dir.path());
     let runs = dir.path().join("runs");
-    let data = common::cifar10_dir();
+    let data = common::fixture_cifar10();
     let base = ["reproduce", "report", "--manifest", &m, "--runs", runs.to_str().unwrap(), "--threads", "1"];
     let with = |extra: &[&str]| {
         let mut v: Vec<&str> = base.to_vec();

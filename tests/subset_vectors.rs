@@ -7,9 +7,10 @@ use longtail::data::subset::{class_counts, format_indices, long_tailed_indices};
 
 #[test]
 fn every_shared_vector_matches() {
-    let train = load_train(Cifar::Cifar10, &common::cifar10_dir()).unwrap();
+    let (Some(release), Some(vectors)) = (common::real_cifar10(), common::lt_indices_dir()) else { return };
+    let train = load_train(Cifar::Cifar10, &release).unwrap();
     let mut checked = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(common::lt_indices_dir()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(vectors).unwrap().map(|e| e.unwrap().path()).collect();
     entries.sort();
     for path in entries {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
@@ -27,7 +28,8 @@ fn every_shared_vector_matches() {
 
 #[test]
 fn subset_counts_follow_the_profile() {
-    let train = load_train(Cifar::Cifar10, &common::cifar10_dir()).unwrap();
+    // The counts depend only on every class having 5,000 training images, as the fixture does.
+    let train = load_train(Cifar::Cifar10, &common::fixture_cifar10()).unwrap();
     let idx = long_tailed_indices(&train.labels, 10, 100.0, 0);
     let subset = train.select(&idx);
     assert_eq!(subset.class_counts(), vec![5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]);
