@@ -522,29 +522,58 @@ impl RunDir {
         Ok(())
     }
 
-    /// Metrics lines for epochs ≤ `up_to` (a resumed run drops lines from a lost partial epoch).
+    /// Every metrics line. A last line cut short (an append that a full disk or a kill
+    /// interrupted: no newline at its end, and it does not parse) is left out, since no epoch it
+    /// describes was checkpointed; any other line that does not parse is an error naming it.
     pub fn read_metrics(&self) -> Result<Vec<EpochRecord>> {
-        let path = self.file(METRICS_FILE);
-        if !path.exists() {
-            return Ok(Vec::new());
-        }
-        let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        text.lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{} line {}", path.display(), i + 1)))
-            .collect()
+        Ok(self.read_metrics_and_torn_line()?.0)
     }
 
-    /// Rewrite metrics keeping only epochs ≤ `epochs_done`.
-    pub fn truncate_metrics(&self, epochs_done: usize) -> Result<()> {
-        let kept: Vec<EpochRecord> = self.read_metrics()?.into_iter().filter(|r| r.epoch <= epochs_done).collect();
+    fn read_metrics_and_torn_line(&self) -> Result<(Vec<EpochRecord>, Option<usize>)> {
+        let path = self.file(METRICS_FILE);
+        if !path.exists() {
+            return Ok((Vec::new(), None));
+        }
+        let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let mut records = Vec::with_capacity(lines.len());
+        let mut torn = None;
+        for (i, line) in lines.iter().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str(line) {
+                Ok(record) => records.push(record),
+                Err(_) if i + 1 == lines.len() && !line.ends_with('\n') => torn = Some(i + 1),
+                Err(e) => return Err(e).with_context(|| format!("{} line {}", path.display(), i + 1)),
+            }
+        }
+        Ok((records, torn))
+    }
+
+    /// Rewrite metrics keeping only epochs ≤ `epochs_done`, the checkpoint's (the checkpoint is
+    /// the truth: lines of an epoch it does not hold, or a torn last line, go). Returns what was
+    /// repaired, for the user, when anything was.
+    pub fn truncate_metrics(&self, epochs_done: usize) -> Result<Option<String>> {
+        let (records, torn) = self.read_metrics_and_torn_line()?;
+        let total = records.len();
+        let kept: Vec<EpochRecord> = records.into_iter().filter(|r| r.epoch <= epochs_done).collect();
         let mut text = String::new();
         for r in &kept {
             text.push_str(&serde_json::to_string(r)?);
             text.push('\n');
         }
-        atomic_write(&self.file(METRICS_FILE), text.as_bytes())
+        atomic_write(&self.file(METRICS_FILE), text.as_bytes())?;
+        let mut repairs = Vec::new();
+        if let Some(line) = torn {
+            repairs.push(format!("its torn last line ({line}) removed"));
+        }
+        if total > kept.len() {
+            repairs
+                .push(format!("{} line(s) of epochs after the checkpoint's {epochs_done} removed", total - kept.len()));
+        }
+        Ok((!repairs.is_empty())
+            .then(|| format!("repaired {}: {}", self.file(METRICS_FILE).display(), repairs.join("; "))))
     }
 }
 

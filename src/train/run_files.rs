@@ -51,11 +51,45 @@ pub fn open(cfg: &Config, opts: &TrainOptions, invocation: &RunMeta) -> Result<O
             Ok(Opened { dir, state: Some(state), forked: true, lock })
         }
         None => {
-            let lock = RunDir::new(&opts.run_dir).lock("train")?;
+            // Checked before the lock file is made (so `--out /` writes nothing), and again under
+            // the lock, where no other process can change the answer.
+            let dir = RunDir::new(&opts.run_dir);
+            check_out_folder(&dir)?;
+            let lock = dir.lock("train")?;
+            check_out_folder(&dir)?;
             let (dir, state) = open_run_dir(cfg, opts, invocation)?;
             Ok(Opened { dir, state, forked: false, lock })
         }
     }
+}
+
+/// `--out` must be a new or empty folder, or a run's own folder (which then needs `--resume`):
+/// a folder of other files, or of runs, is refused before anything is written into it.
+fn check_out_folder(dir: &RunDir) -> Result<()> {
+    let path = &dir.path;
+    if path.exists() && !path.is_dir() {
+        bail!("--out {} is a file, not a folder; choose a new folder for the run", path.display());
+    }
+    if !path.exists() || dir.exists(run::CONFIG_FILE) || dir.exists(run::STATE_FILE) {
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut others: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != run::LOCK_FILE)
+        .collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    others.sort();
+    let shown = others.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    let more = if others.len() > 3 { format!(" and {} more", others.len() - 3) } else { String::new() };
+    bail!(
+        "--out {} is a folder with other things in it ({shown}{more}) and no run; train into a new or empty folder \
+         (a folder of runs takes one sub-folder per run)",
+        path.display()
+    )
 }
 
 /// Prepare (or reopen) the run directory. Returns the saved state when resuming.
@@ -83,14 +117,64 @@ fn open_run_dir(cfg: &Config, opts: &TrainOptions, meta: &RunMeta) -> Result<(Ru
                 dir.file(run::CONFIG_FILE).display()
             );
         }
-        let state: Option<TrainState> =
-            if dir.exists(run::STATE_FILE) { Some(store::read_json(&dir.file(run::STATE_FILE))?) } else { None };
-        return Ok((dir, state));
+        if !dir.exists(run::STATE_FILE) {
+            if let Some(ckpt) = checkpoints_in(&dir)?.first() {
+                bail!(
+                    "{} has checkpoints ({ckpt}, …) but no {}: it cannot tell which one is whole, so it will not \
+                     start over on top of them. Restore {} from a copy, or move the run aside and start anew",
+                    dir.path.display(),
+                    run::STATE_FILE,
+                    run::STATE_FILE
+                );
+            }
+            return Ok((dir, None));
+        }
+        let state: TrainState = store::read_json(&dir.file(run::STATE_FILE))?;
+        check_state(&dir, &state, cfg.train.epochs)?;
+        return Ok((dir, Some(state)));
     }
     std::fs::create_dir_all(&dir.path).with_context(|| format!("cannot create {}", dir.path.display()))?;
     store::atomic_write(&dir.file(run::CONFIG_FILE), cfg.to_toml().as_bytes())?;
     store::write_json(&dir.file(run::META_FILE), meta)?;
     Ok((dir, None))
+}
+
+/// The checkpoint files (`ckpt-NNNN.ot`) in `dir`, sorted.
+fn checkpoints_in(dir: &RunDir) -> Result<Vec<String>> {
+    let entries = std::fs::read_dir(&dir.path).with_context(|| format!("cannot read {}", dir.path.display()))?;
+    let mut found: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("ckpt-") && n.ends_with(".ot"))
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// `state.json` must name this run's own checkpoint of the epoch it records, within the run.
+fn check_state(dir: &RunDir, state: &TrainState, epochs: usize) -> Result<()> {
+    let file = dir.file(run::STATE_FILE);
+    if state.epochs_done > epochs {
+        bail!(
+            "{} records {} epochs done, but the run has {epochs}: it is not this run's state",
+            file.display(),
+            state.epochs_done
+        );
+    }
+    let expected = ckpt_name(state.epochs_done);
+    if state.checkpoint != expected {
+        bail!(
+            "{} points at {:?}, not at the checkpoint of its epoch {} ({expected}); a state file names only \
+             the run's own rolling checkpoint",
+            file.display(),
+            state.checkpoint,
+            state.epochs_done
+        );
+    }
+    if !dir.exists(&expected) {
+        bail!("{} points at {expected}, which is not in {}", file.display(), dir.path.display());
+    }
+    Ok(())
 }
 
 /// Load the saved state into the session and cut `metrics.jsonl` back to its checkpoint.
@@ -105,8 +189,17 @@ pub fn restore(
     let Some(st) = &opened.state else { return Ok((SoFar::default(), None)) };
     let dir = &opened.dir;
     let momentum = checkpoint::load(&dir.file(&st.checkpoint), &mut session.vs)?;
+    if momentum.is_empty() && st.epochs_done > 0 {
+        bail!(
+            "{} holds weights but no momentum buffers: it is a weights file, not a training checkpoint, so the \
+             run cannot continue exactly from it",
+            dir.file(&st.checkpoint).display()
+        );
+    }
     session.opt.load_buffers(momentum).map_err(anyhow::Error::msg)?;
-    dir.truncate_metrics(st.epochs_done)?;
+    if let Some(repaired) = dir.truncate_metrics(st.epochs_done)? {
+        eprintln!("{repaired}");
+    }
     let so_far = SoFar {
         epochs_done: st.epochs_done,
         best: st.best.clone(),
