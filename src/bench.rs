@@ -73,7 +73,7 @@ fn bench_config(nhwc: bool, workers: usize) -> Result<Config> {
 }
 
 fn train_step_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
-    let mut m = build(cfg, o.device, 10)?;
+    let mut m = build(cfg, o.device, 10, crate::data::cifar::SHAPE)?;
     let criterion = Criterion::new(&cfg.loss, &[1; 10], o.device);
     let xs = Tensor::randn([o.batch as i64, 3, 32, 32], (Kind::Float, o.device));
     let xs = if cfg.train.channels_last { channels_last(&xs) } else { xs };
@@ -110,14 +110,15 @@ fn synthetic_batch(n: usize, seed: u64) -> Batch {
         images: (0..n * 3 * 32 * 32).map(|_| rng.unit() as f32 * 2.0 - 1.0).collect(),
         labels: (0..n).map(|_| rng.below(10) as i64).collect(),
         mix: None,
+        shape: crate::data::cifar::SHAPE,
     }
 }
 
 fn graphed_step_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
-    let mut m = build(cfg, o.device, 10)?;
+    let mut m = build(cfg, o.device, 10, crate::data::cifar::SHAPE)?;
     let criterion = Criterion::new(&cfg.loss, &[1; 10], o.device);
     let batch = synthetic_batch(o.batch, 1);
-    let mut g = GraphedStep::new(o.device, o.batch, cfg.train.channels_last)?;
+    let mut g = GraphedStep::new(o.device, o.batch, crate::data::cifar::SHAPE, cfg.train.channels_last)?;
     let mut run = |n: usize| -> Result<()> {
         for _ in 0..n {
             g.step(&m.net, &mut m.opt, &criterion, &batch, 0, 0.1)?.map_err(anyhow::Error::msg)?;
@@ -139,9 +140,9 @@ fn graph_check(cfg: &Config, o: &BenchOptions) -> Result<GraphCheck> {
     let counts = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50];
     let criterion = Criterion::new(&cfg.loss, &counts, o.device);
     let epochs: Vec<usize> = (0..WARMUP_STEPS + 3).map(|_| 0).chain([1, 1, 1]).collect();
-    let mut eager = build(&cfg, o.device, 10)?;
-    let mut graphed = build(&cfg, o.device, 10)?;
-    let mut g = GraphedStep::new(o.device, o.batch, cfg.train.channels_last)?;
+    let mut eager = build(&cfg, o.device, 10, crate::data::cifar::SHAPE)?;
+    let mut graphed = build(&cfg, o.device, 10, crate::data::cifar::SHAPE)?;
+    let mut g = GraphedStep::new(o.device, o.batch, crate::data::cifar::SHAPE, cfg.train.channels_last)?;
     let mut max_loss_difference = 0.0f64;
     for (i, &epoch) in epochs.iter().enumerate() {
         let b = synthetic_batch(o.batch, 100 + i as u64);
@@ -161,8 +162,12 @@ fn pipeline_rate(cfg: &Config, o: &BenchOptions, graphs: bool) -> Result<f64> {
     let data = load_data(cfg, o.data_dir.as_deref())?;
     let criterion = Criterion::new(&cfg.loss, &data.train_counts, o.device);
     let train = Arc::new(data.train);
-    let mut m = build(cfg, o.device, 10)?;
-    let mut graphed = if graphs { Some(GraphedStep::new(o.device, o.batch, cfg.train.channels_last)?) } else { None };
+    let mut m = build(cfg, o.device, 10, crate::data::cifar::SHAPE)?;
+    let mut graphed = if graphs {
+        Some(GraphedStep::new(o.device, o.batch, crate::data::cifar::SHAPE, cfg.train.channels_last)?)
+    } else {
+        None
+    };
     let (mut done, mut seen, mut t0) = (0, 0, Instant::now());
     let mut epoch = 0;
     while done < o.pipeline_steps + 5 {
@@ -187,7 +192,7 @@ fn pipeline_rate(cfg: &Config, o: &BenchOptions, graphs: bool) -> Result<f64> {
 }
 
 fn inference_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
-    let m = build(cfg, o.device, 10)?;
+    let m = build(cfg, o.device, 10, crate::data::cifar::SHAPE)?;
     let _guard = tch::no_grad_guard();
     let xs = Tensor::randn([o.eval_batch as i64, 3, 32, 32], (Kind::Float, o.device));
     let xs = if cfg.train.channels_last { channels_last(&xs) } else { xs };

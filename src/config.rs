@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::augment::AugmentConfig;
 use crate::data::cifar::Cifar;
+use crate::data::Dataset;
 use crate::loss::LossConfig;
 use crate::model::ModelConfig;
 use crate::optim::schedule::LrSchedule;
@@ -56,6 +57,7 @@ fn default_device() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
+    /// `cifar10` or `cifar100`; `folder` below replaces it with an image-folder dataset.
     pub dataset: Cifar,
     /// Imbalance ratio ρ = n_max / n_min; 1 keeps the full balanced training set.
     pub rho: f64,
@@ -65,6 +67,24 @@ pub struct DataConfig {
     /// Keep at most this many training images per class after the long-tailed selection
     /// (quick experiments and smoke tests; unset for real runs).
     pub max_per_class: Option<usize>,
+    /// An image-folder dataset (ImageNet-LT / Places-LT layout, `data::folder`) instead of CIFAR.
+    pub folder: Option<FolderConfig>,
+}
+
+/// `[data.folder]`: images under `root`, listed with their labels in the `train` and `test`
+/// list files (`relative/path label` a line). The training list is the long-tailed subset
+/// itself, so `data.rho` stays 1. `--data DIR` replaces `root`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FolderConfig {
+    /// The dataset's name in results (`folder:<name>`).
+    pub name: String,
+    pub root: PathBuf,
+    /// List files, relative to `root` unless absolute.
+    pub train: PathBuf,
+    pub test: PathBuf,
+    /// Number of classes; labels run from 0 to classes − 1.
+    pub classes: usize,
 }
 
 impl Default for DataConfig {
@@ -75,6 +95,7 @@ impl Default for DataConfig {
             subset_seed: 0,
             augment: AugmentConfig::default(),
             max_per_class: None,
+            folder: None,
         }
     }
 }
@@ -154,10 +175,24 @@ impl Default for EvalConfig {
 }
 
 impl Config {
+    /// The dataset as results name it.
+    pub fn dataset(&self) -> Dataset {
+        match &self.data.folder {
+            Some(folder) => Dataset::Folder(folder.name.clone()),
+            None => Dataset::Cifar(self.data.dataset),
+        }
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.data.folder.as_ref().map_or(self.data.dataset.num_classes(), |f| f.classes)
+    }
+
+    /// Many / Medium / Few: `eval.groups`, else ResLT's class-index split on CIFAR-10 and the
+    /// training-count rule of the larger benchmarks (CIFAR-100, ImageNet-LT, Places-LT) elsewhere.
     pub fn group_rule(&self) -> GroupRule {
-        self.eval.groups.clone().unwrap_or(match self.data.dataset {
-            Cifar::Cifar10 => GroupRule::Index { bounds: [3, 6] },
-            Cifar::Cifar100 => GroupRule::Count { many_above: 100, few_below: 20 },
+        self.eval.groups.clone().unwrap_or(match self.dataset() {
+            Dataset::Cifar(Cifar::Cifar10) => GroupRule::Index { bounds: [3, 6] },
+            _ => GroupRule::Count { many_above: 100, few_below: 20 },
         })
     }
 
@@ -193,12 +228,27 @@ impl Config {
             return bad("data.augment.crop_padding", self.data.augment.crop_padding.to_string(), "must be ≤ 16");
         }
         if let Some(GroupRule::Index { bounds }) = &self.eval.groups {
-            if bounds[0] > bounds[1] || bounds[1] > self.data.dataset.num_classes() {
+            if bounds[0] > bounds[1] || bounds[1] > self.num_classes() {
                 return bad(
                     "eval.groups.bounds",
                     format!("{bounds:?}"),
                     "must be ascending and within the class count",
                 );
+            }
+        }
+        if let Some(folder) = &self.data.folder {
+            if self.data.rho != 1.0 {
+                return bad(
+                    "data.rho",
+                    self.data.rho.to_string(),
+                    "must be 1 with data.folder: its training list is the long-tailed subset already",
+                );
+            }
+            if !(2..=crate::data::folder::MAX_CLASSES).contains(&folder.classes) {
+                return bad("data.folder.classes", folder.classes.to_string(), "must be in 2..=65536");
+            }
+            if folder.name.is_empty() || folder.name.contains(['/', '\\']) {
+                return bad("data.folder.name", format!("{:?}", folder.name), "must be a plain, non-empty name");
             }
         }
         let mixup = self.data.augment.mixup;
@@ -283,6 +333,13 @@ impl Config {
         if let Some(exits) = &self.model.exits {
             let exit_loss = self.loss.exit_loss_kind();
             if exits.kind != ExitKind::Reslt {
+                if exit_loss == LossKind::Reslt {
+                    return bad(
+                        "loss.exit_loss",
+                        "\"reslt\"".into(),
+                        "needs ResLT exits (model.exits.kind = \"reslt\"): plain exits have no branches",
+                    );
+                }
                 let cosine = exits.classifier == ExitClassifier::Cosine;
                 if exit_loss == LossKind::Ldam && !cosine {
                     return bad(
@@ -534,5 +591,27 @@ mod tests {
         assert!(at.contains(&159) && at.contains(&160) && at.contains(&199));
         assert!(!at.contains(&158));
         assert_eq!(at.len(), 16 + 40);
+    }
+
+    #[test]
+    fn a_reslt_loss_on_exits_without_branches_is_refused_by_its_key() {
+        let text = "[model]\nhead = \"grouped\"\nwidths = [16, 32, 48]\n[model.exits]\nkind = \"plain\"\n\
+                    classifier = \"linear\"\n[loss]\nkind = \"reslt\"\nexit_loss = \"reslt\"\n[train]\nrecipe = \"reslt\"\n";
+        let err = resolve(text, "t", &[]).unwrap_err().to_string();
+        assert!(err.contains("loss.exit_loss") && err.contains("ResLT exits"), "{err}");
+        // Left to its default, the exit loss of plain exits under a ResLT loss is CE.
+        let ok = text.replace("exit_loss = \"reslt\"\n", "");
+        assert_eq!(resolve(&ok, "t", &[]).unwrap().loss.exit_loss_kind(), crate::loss::LossKind::Ce);
+    }
+
+    #[test]
+    fn a_folder_dataset_is_named_and_counted_by_its_config() {
+        let text = "[data]\nrho = 1\n[data.folder]\nname = \"toy\"\nroot = \"r\"\ntrain = \"a\"\ntest = \"b\"\nclasses = 365\n";
+        let cfg = resolve(text, "t", &[]).unwrap();
+        assert_eq!(cfg.dataset().to_string(), "folder:toy");
+        assert_eq!(cfg.num_classes(), 365);
+        assert_eq!(cfg.group_rule(), GroupRule::Count { many_above: 100, few_below: 20 });
+        let err = resolve(&text.replace("\"toy\"", "\"../x\""), "t", &[]).unwrap_err().to_string();
+        assert!(err.contains("data.folder.name"), "{err}");
     }
 }

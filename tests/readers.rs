@@ -33,7 +33,7 @@ proptest! {
             bytes.extend(std::iter::repeat_n(fill, IMAGE_BYTES));
         }
         let set = parse_batch(Cifar::Cifar10, Path::new("f.bin"), &bytes, labels.len()).unwrap();
-        prop_assert_eq!(set.labels, labels);
+        prop_assert_eq!(set.labels, labels.iter().map(|&l| l as u16).collect::<Vec<_>>());
         prop_assert!(set.pixels.iter().all(|&p| p == fill));
     }
 

@@ -75,7 +75,7 @@ fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary 
         command: "longtail train -c configs/x.toml".into(),
         commit: "abc123".into(),
         seed: 0,
-        dataset: longtail::data::cifar::Cifar::Cifar10,
+        dataset: longtail::data::Dataset::Cifar(longtail::data::cifar::Cifar::Cifar10),
         rho: 100.0,
         subset_seed: 0,
         epochs: 20,

@@ -14,8 +14,17 @@ use std::path::{Path, PathBuf};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
+use super::image::{ChannelStats, ImageSet, ImageShape};
+
 /// Pixels per image: 3 channels of 32×32.
 pub const IMAGE_BYTES: usize = 3 * 32 * 32;
+
+/// The shape of every CIFAR image.
+pub const SHAPE: ImageShape = ImageShape { channels: 3, height: 32, width: 32 };
+
+/// Per-channel mean and std of CIFAR-10's training images, used for CIFAR-100 too by both
+/// reference codebases (Cao et al. 2019; Cui et al. 2022).
+pub const STATS: ChannelStats = ChannelStats { mean: [0.4914, 0.4822, 0.4465], std: [0.2023, 0.1994, 0.2010] };
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -141,48 +150,6 @@ const CIFAR10_TEST: [FileSpec; 1] =
 const CIFAR100_TRAIN: [FileSpec; 1] = [FileSpec { name: "train.bin", records: 50_000, md5: None }];
 const CIFAR100_TEST: [FileSpec; 1] = [FileSpec { name: "test.bin", records: 10_000, md5: None }];
 
-/// Images as CHW `u8` planes, one after another, with their labels.
-#[derive(Clone, Debug, Default)]
-pub struct ImageSet {
-    pub pixels: Vec<u8>,
-    pub labels: Vec<u8>,
-    pub num_classes: usize,
-}
-
-impl ImageSet {
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-
-    pub fn image(&self, i: usize) -> &[u8] {
-        &self.pixels[i * IMAGE_BYTES..(i + 1) * IMAGE_BYTES]
-    }
-
-    /// The images at `indices`, in that order.
-    pub fn select(&self, indices: &[usize]) -> ImageSet {
-        let mut pixels = Vec::with_capacity(indices.len() * IMAGE_BYTES);
-        let mut labels = Vec::with_capacity(indices.len());
-        for &i in indices {
-            pixels.extend_from_slice(self.image(i));
-            labels.push(self.labels[i]);
-        }
-        ImageSet { pixels, labels, num_classes: self.num_classes }
-    }
-
-    /// Number of images per class.
-    pub fn class_counts(&self) -> Vec<usize> {
-        let mut counts = vec![0; self.num_classes];
-        for &l in &self.labels {
-            counts[l as usize] += 1;
-        }
-        counts
-    }
-}
-
 /// Parse the records of one batch file already in memory. `path` is only used in errors.
 pub fn parse_batch(kind: Cifar, path: &Path, bytes: &[u8], records: usize) -> Result<ImageSet, DataError> {
     let record = kind.record_bytes();
@@ -203,13 +170,15 @@ pub fn parse_batch(kind: Cifar, path: &Path, bytes: &[u8], records: usize) -> Re
         pixels: Vec::with_capacity(records * IMAGE_BYTES),
         labels: Vec::with_capacity(records),
         num_classes: classes,
+        shape: SHAPE,
+        stats: STATS,
     };
     for (r, rec) in bytes.chunks_exact(record).enumerate() {
         let label = rec[label_at];
         if label as usize >= classes {
             return Err(DataError::BadLabel { path: path.to_path_buf(), record: r, label, classes, kind: kind.name() });
         }
-        set.labels.push(label);
+        set.labels.push(label.into());
         set.pixels.extend_from_slice(&rec[header..]);
     }
     Ok(set)
@@ -224,7 +193,7 @@ fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
 }
 
 fn load_files(kind: Cifar, dir: &Path, files: &[FileSpec]) -> Result<ImageSet, DataError> {
-    let mut all = ImageSet { num_classes: kind.num_classes(), ..Default::default() };
+    let mut all = ImageSet::empty(kind.num_classes(), SHAPE, STATS);
     for spec in files {
         let path = dir.join(spec.name);
         let part = parse_batch(kind, &path, &read_file(&path)?, spec.records)?;
@@ -307,24 +276,6 @@ pub fn find_dir(kind: Cifar, flag: Option<&Path>) -> Result<PathBuf, DataError> 
 impl std::fmt::Display for Cifar {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-/// Serde for a release by its display name ("CIFAR-10"), as results name their dataset:
-/// `#[serde(with = "crate::data::cifar::by_name")]`.
-pub mod by_name {
-    use serde::{de, Deserialize, Deserializer, Serializer};
-
-    use super::Cifar;
-
-    pub fn serialize<S: Serializer>(kind: &Cifar, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(kind.name())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Cifar, D::Error> {
-        let name = String::deserialize(d)?;
-        Cifar::from_name(&name)
-            .ok_or_else(|| de::Error::custom(format!("dataset {name:?} is not known; expected CIFAR-10 or CIFAR-100")))
     }
 }
 

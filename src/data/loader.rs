@@ -10,16 +10,17 @@ use crossbeam_channel::{bounded, Receiver};
 
 use super::augment::mixup::{mix_batch, Mix};
 use super::augment::{augment, normalise, AugmentConfig};
-use super::cifar::{ImageSet, IMAGE_BYTES};
+use super::image::{ImageSet, ImageShape};
 use super::rng::Rng;
 
 /// One batch, normalised, ready to become a tensor.
 pub struct Batch {
-    /// `len × 3 × 32 × 32`, row-major.
+    /// `len × channels × height × width` (the images' `shape`), row-major.
     pub images: Vec<f32>,
     pub labels: Vec<i64>,
     /// Set when the batch was mixed (Mixup): λ and every image's partner label.
     pub mix: Option<Mix>,
+    pub shape: ImageShape,
 }
 
 impl Batch {
@@ -62,27 +63,28 @@ pub fn make_batch(
     epoch: usize,
 ) -> Batch {
     let idx = &order[b * batch_size..((b + 1) * batch_size).min(order.len())];
-    let mut images = vec![0f32; idx.len() * IMAGE_BYTES];
+    let (shape, bytes) = (data.shape, data.shape.bytes());
+    let mut images = vec![0f32; idx.len() * bytes];
     let mut labels = Vec::with_capacity(idx.len());
     let mut rng = Rng::from_keys(&[seed, epoch as u64, b as u64]);
-    let mut scratch = vec![0u8; IMAGE_BYTES];
+    let mut scratch = vec![0u8; bytes];
     for (k, &i) in idx.iter().enumerate() {
-        let out = &mut images[k * IMAGE_BYTES..(k + 1) * IMAGE_BYTES];
+        let out = &mut images[k * bytes..(k + 1) * bytes];
         match augment_cfg {
             Some(cfg) => {
-                augment(data.image(i), &mut scratch, cfg, &mut rng);
-                normalise(&scratch, out);
+                augment(data.image(i), &mut scratch, shape, cfg, &mut rng);
+                normalise(&scratch, out, shape, &data.stats);
             }
-            None => normalise(data.image(i), out),
+            None => normalise(data.image(i), out, shape, &data.stats),
         }
         labels.push(data.labels[i] as i64);
     }
     // Mixup draws from its own stream so turning it on leaves every other draw unchanged.
     let mix = augment_cfg.filter(|c| c.mixup > 0.0).map(|c| {
         let mut mix_rng = Rng::from_keys(&[seed, epoch as u64, b as u64, MIXUP_STREAM]);
-        mix_batch(&mut images, &labels, IMAGE_BYTES, c.mixup, &mut mix_rng)
+        mix_batch(&mut images, &labels, bytes, c.mixup, &mut mix_rng)
     });
-    Batch { images, labels, mix }
+    Batch { images, labels, mix, shape }
 }
 
 /// An iterator over the batches of one epoch, produced by `workers` background threads.
@@ -168,10 +170,10 @@ mod tests {
     use super::*;
 
     fn toy(n: usize) -> Arc<ImageSet> {
-        let mut set = ImageSet { num_classes: 10, ..Default::default() };
+        let mut set = ImageSet::empty(10, crate::data::cifar::SHAPE, crate::data::cifar::STATS);
         for i in 0..n {
-            set.pixels.extend(std::iter::repeat_n((i % 256) as u8, IMAGE_BYTES));
-            set.labels.push((i % 10) as u8);
+            set.pixels.extend(std::iter::repeat_n((i % 256) as u8, crate::data::cifar::IMAGE_BYTES));
+            set.labels.push((i % 10) as u16);
         }
         Arc::new(set)
     }

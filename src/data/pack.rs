@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::cifar::{self, Cifar, ImageSet};
+use super::cifar::{self, Cifar};
+use super::image::ImageSet;
 use super::subset::long_tailed_indices;
 use crate::store;
 
@@ -35,7 +36,7 @@ pub fn write(kind: Cifar, release_dir: &Path, rho: f64, seed: u32, out: &Path) -
     let mut bytes = Vec::with_capacity(train.len() * kind.record_bytes());
     for i in 0..train.len() {
         let mut head = vec![0u8; header]; // CIFAR-100's coarse label is not kept (unused)
-        head[label_at] = train.labels[i];
+        head[label_at] = train.labels[i] as u8; // CIFAR's labels fit its record's byte
         bytes.extend_from_slice(&head);
         bytes.extend_from_slice(train.image(i));
     }

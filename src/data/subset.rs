@@ -3,6 +3,7 @@
 //! Per-class counts follow the exponential profile n_i = ⌊n_max · (1/ρ)^(i/(C−1))⌋, and the kept
 //! images of each class are the first n_i of that class's ascending index list after a numpy
 //! legacy shuffle, one shared RNG stream across classes in class order.
+use super::image::Label;
 use super::mt19937::Mt19937;
 
 /// Per-class image counts for imbalance ratio `rho` (ρ = n_max / n_min), computed in f64 and
@@ -20,7 +21,7 @@ pub fn class_counts(total_train: usize, num_classes: usize, rho: f64) -> Vec<usi
 
 /// Indices (into the full training set) of the long-tailed subset, in kept order: all kept
 /// images of class 0 in shuffled order, then class 1, and so on.
-pub fn long_tailed_indices(labels: &[u8], num_classes: usize, rho: f64, seed: u32) -> Vec<usize> {
+pub fn long_tailed_indices(labels: &[Label], num_classes: usize, rho: f64, seed: u32) -> Vec<usize> {
     let counts = class_counts(labels.len(), num_classes, rho);
     let mut rng = Mt19937::new(seed);
     let mut kept = Vec::with_capacity(counts.iter().sum());

@@ -9,6 +9,7 @@
 //! The draw is numpy-reproducible, like the subset itself: `np.random.seed(seed)`, then per class
 //! in class order, shuffle that class's left-out indices (ascending) and keep the first
 //! `per_class`.
+use super::image::Label;
 use super::mt19937::Mt19937;
 
 /// The seed of the validation draw (the subset's own is 0; any fixed value would do, since the
@@ -21,7 +22,13 @@ pub const DEFAULT_PER_CLASS: usize = 500;
 
 /// Indices into the full training set (`labels`) of up to `per_class` images of each class that
 /// are not in `used`, class by class. A class with fewer left keeps all of them (possibly none).
-pub fn held_out_indices(labels: &[u8], num_classes: usize, used: &[usize], per_class: usize, seed: u32) -> Vec<usize> {
+pub fn held_out_indices(
+    labels: &[Label],
+    num_classes: usize,
+    used: &[usize],
+    per_class: usize,
+    seed: u32,
+) -> Vec<usize> {
     let mut in_use = vec![false; labels.len()];
     for &i in used {
         if let Some(flag) = in_use.get_mut(i) {
@@ -39,7 +46,7 @@ pub fn held_out_indices(labels: &[u8], num_classes: usize, used: &[usize], per_c
 }
 
 /// Images per class of a set given by its labels (for the validation set's description).
-pub fn per_class_counts(labels: &[u8], indices: &[usize], num_classes: usize) -> Vec<usize> {
+pub fn per_class_counts(labels: &[Label], indices: &[usize], num_classes: usize) -> Vec<usize> {
     let mut counts = vec![0; num_classes];
     for &i in indices {
         counts[labels[i] as usize] += 1;
@@ -53,8 +60,8 @@ mod tests {
     use crate::data::subset::long_tailed_indices;
 
     /// 3 classes × 6 images, labels cycling 0,1,2.
-    fn labels() -> Vec<u8> {
-        (0..18).map(|i| (i % 3) as u8).collect()
+    fn labels() -> Vec<Label> {
+        (0..18).map(|i| (i % 3) as Label).collect()
     }
 
     #[test]
@@ -66,7 +73,7 @@ mod tests {
         assert!(val.iter().all(|i| !used.contains(i)));
         assert_eq!(per_class_counts(&labels, &val, 3), vec![0, 4, 6]);
         // Class order, each class's images together.
-        let classes: Vec<u8> = val.iter().map(|&i| labels[i]).collect();
+        let classes: Vec<Label> = val.iter().map(|&i| labels[i]).collect();
         assert_eq!(classes, vec![1, 1, 1, 1, 2, 2, 2, 2, 2, 2]);
     }
 
@@ -85,7 +92,7 @@ mod tests {
         // numpy: np.random.seed(1); x = np.arange(6); np.random.shuffle(x) → [2 1 4 0 3 5]
         // (recomputed with Python's own MT19937 set to init_genrand(1) and numpy's legacy
         // shuffle, since numpy is not installed here).
-        let labels: Vec<u8> = vec![0; 6];
+        let labels: Vec<Label> = vec![0; 6];
         assert_eq!(held_out_indices(&labels, 1, &[], 6, 1), vec![2, 1, 4, 0, 3, 5]);
     }
 
@@ -94,7 +101,7 @@ mod tests {
         /// exactly min(cap, images left).
         #[test]
         fn draws_distinct_unused_images_up_to_the_cap(
-            labels in proptest::collection::vec(0u8..5, 0..200),
+            labels in proptest::collection::vec(0u16..5, 0..200),
             used_mask in proptest::collection::vec(proptest::bool::ANY, 200),
             per_class in 0usize..12,
             seed in proptest::num::u32::ANY,
@@ -115,7 +122,7 @@ mod tests {
     #[test]
     fn cifar10_shaped_labels_at_rho_100_leave_no_head_image() {
         // 500 images per class stand in for 5,000: the head class is used up at any ρ.
-        let labels: Vec<u8> = (0..5000).map(|i| (i % 10) as u8).collect();
+        let labels: Vec<Label> = (0..5000).map(|i| (i % 10) as Label).collect();
         let used = long_tailed_indices(&labels, 10, 100.0, 0);
         let val = held_out_indices(&labels, 10, &used, 200, VALIDATION_SEED);
         let counts = per_class_counts(&labels, &val, 10);

@@ -13,7 +13,7 @@ use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
 use crate::data::augment::AugmentConfig;
-use crate::data::cifar::ImageSet;
+use crate::data::image::ImageSet;
 use crate::data::loader::{batches_per_epoch, epoch_order, make_batch};
 use crate::model::resnet::BN_MOMENTUM;
 use crate::train::step::images_to_device;
@@ -137,10 +137,10 @@ mod tests {
     /// another epoch, and a clear error when not even one batch fits.
     #[test]
     fn training_batches_are_full_reproducible_and_new() {
-        let mut set = ImageSet { num_classes: 2, ..Default::default() };
+        let mut set = ImageSet::empty(2, crate::data::cifar::SHAPE, crate::data::cifar::STATS);
         for i in 0..10u8 {
             set.pixels.extend(std::iter::repeat_n(i * 20, crate::data::cifar::IMAGE_BYTES));
-            set.labels.push(i % 2);
+            set.labels.push((i % 2).into());
         }
         let aug = AugmentConfig::default();
         let take = |after| -> Vec<Tensor> {
@@ -189,7 +189,7 @@ mod tests {
         let vs = VarStore::new(Device::Cpu);
         // ResNet-20 keeps the test quick: 1 stem BN + 9 blocks × 2, plus one BN per conv_fc exit.
         let cfg = ModelConfig { arch: "resnet20".into(), exits: Some(ExitsConfig::default()), ..Default::default() };
-        let net = Network::new(&vs.root(), &cfg, 10).unwrap();
+        let net = Network::new(&vs.root(), &cfg, 10, crate::data::cifar::SHAPE).unwrap();
         let xs = Tensor::randn([64, 3, 32, 32], (Kind::Float, Device::Cpu)) * 2.0 + 0.5;
         let _guard = tch::no_grad_guard();
         let train = net.forward(&xs, true);

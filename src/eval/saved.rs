@@ -38,7 +38,7 @@ impl SavedRun {
             .with_context(|| format!("{} is not a run directory with saved weights", run_dir.display()))?;
         let data = load_data(&cfg, data)?;
         let vs = nn::VarStore::new(device);
-        let net = Network::new(&vs.root(), &cfg.model, data.train.num_classes as i64)?;
+        let net = Network::new(&vs.root(), &cfg.model, data.train.num_classes as i64, data.train.shape)?;
         if cfg.train.channels_last {
             Network::to_channels_last(&vs);
         }

@@ -63,7 +63,7 @@ fn validation_images(
     cfg: &Config,
     data: Option<&std::path::Path>,
     per_class: usize,
-) -> Result<(cifar::ImageSet, ValidationSet)> {
+) -> Result<(crate::data::image::ImageSet, ValidationSet)> {
     if cfg.data.rho <= 1.0 {
         bail!(
             "data.rho = {}: the run trains on the whole training set, so no image is left to validate on",

@@ -213,9 +213,11 @@ impl Criterion {
             (LossKind::Ldam, Some(b)) => {
                 reslt_loss(&ldam::subtract_margins(b, targets, &self.margins), targets, sets, alpha, eps)
             }
-            // A ResLT loss on a head without branches falls back to CE on its logits (config
-            // validation prevents this for the final head).
-            (LossKind::Reslt, None) | (LossKind::Ce, _) => ce::cross_entropy(logits, targets, eps, weights),
+            (LossKind::Ce, _) => ce::cross_entropy(logits, targets, eps, weights),
+            // A ResLT loss needs branches; `Config::validate` refuses it on every head without them
+            // (the final head and the exits), so a validated config never reaches this arm. Left
+            // total rather than a panic: CE on the logits is what a branchless ResLT loss means.
+            (LossKind::Reslt, None) => ce::cross_entropy(logits, targets, eps, weights),
             (LossKind::Ldam, None) => ldam::ldam_loss(logits, targets, &self.margins, self.cfg.scale, eps, weights),
         }
     }
@@ -482,7 +484,7 @@ mod tests {
     fn random_batch(model: &crate::model::ModelConfig) -> (tch::nn::VarStore, Network, ModelOutput, Targets) {
         tch::manual_seed(0);
         let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-        let net = Network::new(&vs.root(), model, 10).unwrap();
+        let net = Network::new(&vs.root(), model, 10, crate::data::cifar::SHAPE).unwrap();
         let xs = Tensor::randn([64, 3, 32, 32], (tch::Kind::Float, tch::Device::Cpu));
         let targets = Targets::plain(Tensor::arange(64, (tch::Kind::Int64, tch::Device::Cpu)).remainder(10));
         let out = net.forward(&xs, false);

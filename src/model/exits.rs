@@ -13,7 +13,7 @@ use tch::nn::{self, Module};
 use tch::Tensor;
 
 use super::heads::{global_avg_pool, linear, CosineLinear, LinearInit};
-use super::macs::conv_macs;
+use super::macs::{conv_macs, halved, MapSize};
 use super::reslt::ResltHead;
 use super::resnet::{batch_norm, conv};
 
@@ -57,7 +57,7 @@ enum Classifier {
     Reslt(Box<ResltHead>),
 }
 
-/// One early exit attached to a stage output of `c_in` channels and `side`×`side` pixels.
+/// One early exit attached to a stage output of `c_in` channels and `size` (height, width) pixels.
 #[derive(Debug)]
 pub struct ExitHead {
     conv: Option<(nn::Conv2D, nn::BatchNorm)>,
@@ -67,7 +67,7 @@ pub struct ExitHead {
 }
 
 impl ExitHead {
-    pub fn new(p: &nn::Path, cfg: &ExitsConfig, c_in: i64, side: i64, num_classes: i64) -> Result<Self, String> {
+    pub fn new(p: &nn::Path, cfg: &ExitsConfig, c_in: i64, size: MapSize, num_classes: i64) -> Result<Self, String> {
         let (conv_out, feat) = match cfg.kind {
             ExitKind::GapFc => (None, c_in),
             ExitKind::ConvFc => (Some(2 * c_in), 2 * c_in),
@@ -78,13 +78,13 @@ impl ExitHead {
                 (Some(cfg.reslt_width), cfg.reslt_width)
             }
         };
-        let out_side = if conv_out.is_some() { side / 2 } else { side };
+        let (out_h, out_w) = if conv_out.is_some() { halved(size) } else { size };
         let conv_layers = conv_out.map(|c_out| (conv(p / "conv", c_in, c_out, 3, 2, 1), batch_norm(p / "bn", c_out)));
-        let mut macs = conv_out.map_or(0, |c_out| conv_macs(c_in, c_out, 3, 1, out_side, out_side));
+        let mut macs = conv_out.map_or(0, |c_out| conv_macs(c_in, c_out, 3, 1, out_h, out_w));
         let classifier = match (cfg.kind, cfg.classifier) {
             (ExitKind::Reslt, _) => {
                 let head = ResltHead::grouped(&(p / "reslt"), feat, num_classes).map_err(|e| e.to_string())?;
-                macs += head.macs(out_side, num_classes);
+                macs += head.macs((out_h, out_w), num_classes);
                 Classifier::Reslt(Box::new(head))
             }
             (_, ExitClassifier::Linear) => {
@@ -140,8 +140,8 @@ mod tests {
     fn conv_fc_exit_macs_match_the_reference() {
         let vs = nn::VarStore::new(Device::Cpu);
         let cfg = ExitsConfig::default();
-        let e1 = ExitHead::new(&(vs.root() / "e1"), &cfg, 16, 32, 10).unwrap();
-        let e2 = ExitHead::new(&(vs.root() / "e2"), &cfg, 32, 16, 10).unwrap();
+        let e1 = ExitHead::new(&(vs.root() / "e1"), &cfg, 16, (32, 32), 10).unwrap();
+        let e2 = ExitHead::new(&(vs.root() / "e2"), &cfg, 32, (16, 16), 10).unwrap();
         // conv_fc exits (ours, docs/methods.md §6): 16·16·32·16·9 = 1.18M and 8·8·64·32·9 = 1.18M,
         // plus the classifier.
         assert_eq!(e1.macs, 1_179_648 + 32 * 10);
@@ -156,12 +156,12 @@ mod tests {
     fn reslt_exit_has_branches() {
         let vs = nn::VarStore::new(Device::Cpu);
         let cfg = ExitsConfig { kind: ExitKind::Reslt, ..Default::default() };
-        let e = ExitHead::new(&vs.root(), &cfg, 16, 32, 10).unwrap();
+        let e = ExitHead::new(&vs.root(), &cfg, 16, (32, 32), 10).unwrap();
         let (z, b) = e.forward(&Tensor::randn([2, 16, 32, 32], (Kind::Float, Device::Cpu)), false);
         assert_eq!(z.size(), vec![2, 10]);
         assert_eq!(b.unwrap().size(), vec![3, 2, 10]);
         assert_eq!(e.macs, 16 * 16 * 48 * 16 * 9 + 16 * 16 * 48 * 16 + 48 * 10);
         let bad = ExitsConfig { kind: ExitKind::Reslt, reslt_width: 50, ..Default::default() };
-        assert!(ExitHead::new(&vs.root(), &bad, 16, 32, 10).is_err());
+        assert!(ExitHead::new(&vs.root(), &bad, 16, (32, 32), 10).is_err());
     }
 }

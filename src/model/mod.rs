@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 use tch::Tensor;
 
+use crate::data::image::ImageShape;
+
 use exits::{ExitHead, ExitsConfig};
 use heads::{global_avg_pool, linear, CosineLinear, LinearInit};
 use precision::{Autocast, Precision};
@@ -146,11 +148,14 @@ pub struct Network {
     pub num_classes: i64,
     /// Precision of training forward passes (`forward(_, true)`); evaluation is always fp32.
     train_precision: Precision,
+    /// The images it takes, for the sizes of its feature maps and its MAC count.
+    input: ImageShape,
 }
 
 impl Network {
-    /// Build under `p` (names follow PyTorch state-dict keys: `conv1`, `layer1.0.bn2`, `linear`).
-    pub fn new(p: &nn::Path, cfg: &ModelConfig, num_classes: i64) -> Result<Self, ModelError> {
+    /// Build under `p` (names follow PyTorch state-dict keys: `conv1`, `layer1.0.bn2`, `linear`)
+    /// for images of `input` (the dataset's shape; weights do not depend on it, MAC counts do).
+    pub fn new(p: &nn::Path, cfg: &ModelConfig, num_classes: i64, input: ImageShape) -> Result<Self, ModelError> {
         let spec = cfg.validate()?;
         let backbone = ResNet::new(p, spec);
         let width = spec.widths[2];
@@ -164,13 +169,14 @@ impl Network {
         };
         let mut exits = Vec::new();
         if let Some(ecfg) = &cfg.exits {
-            for (k, side) in [(0usize, 32i64), (1, 16)] {
-                let e = ExitHead::new(&(p / format!("exit{}", k + 1)), ecfg, spec.widths[k], side, num_classes)
+            // One exit after each of the first two stages, on that stage's output.
+            for (k, (&width, &size)) in spec.widths.iter().zip(&macs::stage_sizes(input)).take(2).enumerate() {
+                let e = ExitHead::new(&(p / format!("exit{}", k + 1)), ecfg, width, size, num_classes)
                     .map_err(ModelError::Exit)?;
                 exits.push(e);
             }
         }
-        Ok(Network { backbone, head, exits, num_classes, train_precision: Precision::Fp32 })
+        Ok(Network { backbone, head, exits, num_classes, train_precision: Precision::Fp32, input })
     }
 
     /// Store every 4-d weight in channels-last (NHWC) strides. libtorch's oneDNN convolutions
@@ -316,11 +322,11 @@ impl Network {
 
     /// MACs per image for every way out of the network (docs/methods.md §2 and §6).
     pub fn cost_model(&self) -> CostModel {
-        let cum = macs::backbone_macs(&self.backbone.spec);
+        let cum = macs::backbone_macs(&self.backbone.spec, self.input);
         let w = self.backbone.spec.widths[2];
         let final_head = match &self.head {
             Head::Linear(_) | Head::Cosine(_) => (w * self.num_classes) as u64,
-            Head::Reslt(h) => h.macs(8, self.num_classes),
+            Head::Reslt(h) => h.macs(macs::stage_sizes(self.input)[2], self.num_classes),
         };
         let mut exit_costs = Vec::new();
         let mut heads = 0;
@@ -341,7 +347,7 @@ mod tests {
     #[test]
     fn resnet32_has_the_reference_parameter_count_and_shapes() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let net = Network::new(&vs.root(), &ModelConfig::default(), 10).unwrap();
+        let net = Network::new(&vs.root(), &ModelConfig::default(), 10, crate::data::cifar::SHAPE).unwrap();
         let params: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
         assert_eq!(params, 464_154, "ResNet-32 parameter count (He et al. 2016; docs/methods.md §2)");
         let xs = Tensor::zeros([2, 3, 32, 32], (Kind::Float, Device::Cpu));
@@ -352,7 +358,7 @@ mod tests {
         assert_eq!(net.forward(&xs, false).logits.size(), vec![2, 10]);
         let vs = nn::VarStore::new(Device::Cpu);
         let cfg = ModelConfig { widths: [16, 32, 48], ..Default::default() };
-        let net = Network::new(&vs.root(), &cfg, 100).unwrap();
+        let net = Network::new(&vs.root(), &cfg, 100, crate::data::cifar::SHAPE).unwrap();
         assert_eq!(net.forward(&xs, true).logits.size(), vec![2, 100]);
     }
 
@@ -360,7 +366,7 @@ mod tests {
     fn channels_last_changes_layout_not_results() {
         tch::manual_seed(1);
         let vs = nn::VarStore::new(Device::Cpu);
-        let net = Network::new(&vs.root(), &ModelConfig::default(), 10).unwrap();
+        let net = Network::new(&vs.root(), &ModelConfig::default(), 10, crate::data::cifar::SHAPE).unwrap();
         let xs = Tensor::randn([4, 3, 32, 32], (Kind::Float, Device::Cpu));
         let before = net.forward(&xs, false).logits;
         Network::to_channels_last(&vs);
@@ -377,7 +383,7 @@ mod tests {
     fn init_follows_the_reference() {
         tch::manual_seed(0);
         let vs = nn::VarStore::new(Device::Cpu);
-        let _net = Network::new(&vs.root(), &ModelConfig::default(), 10).unwrap();
+        let _net = Network::new(&vs.root(), &ModelConfig::default(), 10, crate::data::cifar::SHAPE).unwrap();
         let vars = vs.variables();
         let g = &vars["layer2.0.bn1.weight"];
         assert_eq!(g.min().double_value(&[]), 1.0);
@@ -394,16 +400,17 @@ mod tests {
     #[test]
     fn cost_model_counts_exit_heads() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let plain = Network::new(&vs.root(), &ModelConfig::default(), 10).unwrap().cost_model();
+        let plain =
+            Network::new(&vs.root(), &ModelConfig::default(), 10, crate::data::cifar::SHAPE).unwrap().cost_model();
         assert_eq!(plain.exit_costs.len(), 1);
         assert_eq!(plain.exit_costs[0], plain.plain);
         assert_eq!((plain.plain as f64 / 1e4).round() / 100.0, 68.86);
         let vs = nn::VarStore::new(Device::Cpu);
         let cfg = ModelConfig { head: HeadKind::Cosine, exits: Some(ExitsConfig::default()), ..Default::default() };
-        let net = Network::new(&vs.root(), &cfg, 10).unwrap();
+        let net = Network::new(&vs.root(), &cfg, 10, crate::data::cifar::SHAPE).unwrap();
         let c = net.cost_model();
         let (h1, h2) = (1_179_648 + 320, 1_179_648 + 640);
-        let cum = macs::backbone_macs(&net.backbone.spec);
+        let cum = macs::backbone_macs(&net.backbone.spec, crate::data::cifar::SHAPE);
         assert_eq!(c.exit_costs, vec![cum[1] + h1, cum[2] + h1 + h2, plain.plain + h1 + h2]);
         assert_eq!(c.plain, plain.plain);
         let out = net.forward(&Tensor::zeros([2, 3, 32, 32], (Kind::Float, Device::Cpu)), true);
@@ -417,7 +424,7 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         // Cosine exits at scale 30 spread the confidences of an untrained network widely.
         let cfg = ModelConfig { exits: Some(ExitsConfig::default()), ..Default::default() };
-        let net = Network::new(&vs.root(), &cfg, 10).unwrap();
+        let net = Network::new(&vs.root(), &cfg, 10, crate::data::cifar::SHAPE).unwrap();
         let xs = Tensor::randn([64, 3, 32, 32], (Kind::Float, Device::Cpu)) * 3.0;
         let out = net.forward(&xs, false);
         let confs: Vec<Vec<f32>> = net
@@ -453,9 +460,9 @@ mod tests {
     fn unknown_arch_and_bad_widths_are_errors() {
         let vs = nn::VarStore::new(Device::Cpu);
         let cfg = ModelConfig { arch: "resnet33".into(), ..Default::default() };
-        let err = Network::new(&vs.root(), &cfg, 10).unwrap_err();
+        let err = Network::new(&vs.root(), &cfg, 10, crate::data::cifar::SHAPE).unwrap_err();
         assert!(err.to_string().contains("resnet33"));
         let cfg = ModelConfig { widths: [16, 64, 32], ..Default::default() };
-        assert!(Network::new(&vs.root(), &cfg, 10).is_err());
+        assert!(Network::new(&vs.root(), &cfg, 10, crate::data::cifar::SHAPE).is_err());
     }
 }

@@ -67,13 +67,13 @@ impl ResltHead {
         self.width
     }
 
-    /// MACs of the head beyond GAP (the 1×1 conv of `grouped` on an `side×side` map, plus
-    /// three classifier products).
-    pub fn macs(&self, side: i64, num_classes: i64) -> u64 {
+    /// MACs of the head beyond GAP (the 1×1 conv of `grouped` on a map of `size`, plus three
+    /// classifier products).
+    pub fn macs(&self, (h, w): super::macs::MapSize, num_classes: i64) -> u64 {
         match &self.branches {
             Branches::Bn3(_) => (3 * self.width * num_classes) as u64,
             Branches::Grouped { .. } => {
-                super::macs::conv_macs(self.width, self.width, 1, 3, side, side) + (self.width * num_classes) as u64
+                super::macs::conv_macs(self.width, self.width, 1, 3, h, w) + (self.width * num_classes) as u64
             }
         }
     }

@@ -43,7 +43,7 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
     }
     let summary = Summary::read(&dir.file(run::SUMMARY_FILE))?;
     let records = dir.read_metrics()?;
-    let names = summary.dataset.class_names();
+    let names = summary.dataset.class_names(summary.last_per_class.len());
     let groups = summary.groups.assignment();
     let title = format!("{} ({} ρ={})", summary.name, summary.dataset, summary.rho);
 

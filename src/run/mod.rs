@@ -13,7 +13,7 @@ use std::str::FromStr;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::data::cifar::Cifar;
+use crate::data::Dataset;
 use crate::model::precision::Precision;
 use crate::score::early_exit::EarlyExit;
 use crate::score::metrics::{Accuracy, Group, GroupAcc, GroupExitFractions};
@@ -213,8 +213,7 @@ pub struct Summary {
     pub command: String,
     pub commit: String,
     pub seed: u64,
-    #[serde(with = "crate::data::cifar::by_name")]
-    pub dataset: Cifar,
+    pub dataset: Dataset,
     pub rho: f64,
     pub subset_seed: u32,
     pub epochs: usize,

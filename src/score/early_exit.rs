@@ -219,7 +219,7 @@ mod tests {
         tch::manual_seed(5);
         let vs = tch::nn::VarStore::new(Device::Cpu);
         let cfg = ModelConfig { exits: Some(ExitsConfig::default()), ..Default::default() };
-        let net = Network::new(&vs.root(), &cfg, 10).unwrap();
+        let net = Network::new(&vs.root(), &cfg, 10, crate::data::cifar::SHAPE).unwrap();
         let n = 23; // batches of 10: 10 + 10 + 3, the short last batch included
         let images = tch::Tensor::randn([n, 3, 32, 32], (Kind::Float, Device::Cpu)) * 3.0;
         let labels: Vec<i64> = (0..n).map(|i| i % 10).collect();

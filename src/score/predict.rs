@@ -3,7 +3,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::metrics::{evaluate_predictions, Accuracy, Evaluation, Group};
 use crate::data::augment::normalise;
-use crate::data::cifar::{ImageSet, IMAGE_BYTES};
+use crate::data::image::ImageSet;
 use crate::model::{channels_last, Network};
 
 /// The test set, normalised once and kept on the training device.
@@ -14,11 +14,12 @@ pub struct TestSet {
 
 impl TestSet {
     pub fn new(set: &ImageSet, device: Device, nhwc: bool) -> Self {
-        let mut buf = vec![0f32; set.len() * IMAGE_BYTES];
-        for (i, out) in buf.chunks_exact_mut(IMAGE_BYTES).enumerate() {
-            normalise(set.image(i), out);
+        let bytes = set.shape.bytes();
+        let mut buf = vec![0f32; set.len() * bytes];
+        for (i, out) in buf.chunks_exact_mut(bytes).enumerate() {
+            normalise(set.image(i), out, set.shape, &set.stats);
         }
-        let images = Tensor::from_slice(&buf).view([set.len() as i64, 3, 32, 32]).to_device(device);
+        let images = Tensor::from_slice(&buf).view(set.shape.batch_dims(set.len())).to_device(device);
         let images = if nhwc { channels_last(&images) } else { images };
         TestSet { images, labels: set.labels.iter().map(|&l| l as i64).collect() }
     }

@@ -11,7 +11,7 @@ use super::progress::{progress_bar, step_message};
 use super::run_files::{self, SoFar};
 use super::setup::Session;
 use crate::config::Config;
-use crate::data::cifar::ImageSet;
+use crate::data::image::ImageSet;
 use crate::data::loader::EpochLoader;
 use crate::loss::Criterion;
 use crate::run::{EpochRecord, RunDir};

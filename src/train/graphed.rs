@@ -20,6 +20,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::config::Config;
 
+use crate::data::image::ImageShape;
 use crate::data::loader::Batch;
 use crate::loss::{BatchLoss, Criterion, Targets};
 use crate::model::{channels_last, Network};
@@ -132,6 +133,7 @@ struct Captured {
 /// Full batches replayed from a graph; see the module documentation.
 pub struct GraphedStep {
     batch: usize,
+    shape: ImageShape,
     xs: Tensor,
     ys: Tensor,
     lr: Tensor,
@@ -141,13 +143,14 @@ pub struct GraphedStep {
 }
 
 impl GraphedStep {
-    pub fn new(device: Device, batch: usize, nhwc: bool) -> Result<Self, GraphError> {
+    pub fn new(device: Device, batch: usize, shape: ImageShape, nhwc: bool) -> Result<Self, GraphError> {
         let Device::Cuda(index) = device else {
             return Err(GraphError(not_cuda(device).unwrap_or_default()));
         };
-        let xs = Tensor::zeros([batch as i64, 3, 32, 32], (Kind::Float, device));
+        let xs = Tensor::zeros(shape.batch_dims(batch), (Kind::Float, device));
         Ok(GraphedStep {
             batch,
+            shape,
             xs: if nhwc { channels_last(&xs) } else { xs },
             ys: Tensor::zeros([batch as i64], (Kind::Int64, device)),
             lr: Tensor::zeros([], (Kind::Float, device)),
@@ -159,7 +162,7 @@ impl GraphedStep {
 
     /// Whether this batch can go through the graph (full size, no Mixup).
     pub fn accepts(&self, batch: &Batch) -> bool {
-        batch.len() == self.batch && batch.mix.is_none()
+        batch.len() == self.batch && batch.shape == self.shape && batch.mix.is_none()
     }
 
     /// One step on a batch that [`GraphedStep::accepts`]: a warm-up step, the capture (followed by
@@ -175,7 +178,7 @@ impl GraphedStep {
         lr: f64,
     ) -> Result<Result<StepOutput, String>, GraphError> {
         let n = batch.len() as i64;
-        self.xs.copy_(&Tensor::from_slice(&batch.images).view([n, 3, 32, 32]));
+        self.xs.copy_(&Tensor::from_slice(&batch.images).view(self.shape.batch_dims(n as usize)));
         self.ys.copy_(&Tensor::from_slice(&batch.labels));
         let drw = criterion.class_weights(epoch).is_some();
         if self.captured.as_ref().is_some_and(|c| c.drw != drw) {
@@ -266,8 +269,8 @@ mod tests {
             let cfg = config(extra);
             let counts = [50, 40, 30, 20, 10, 8, 6, 4, 2, 1];
             let criterion = Criterion::new(&cfg.loss, &counts, Device::Cpu);
-            let mut a = build(&cfg, Device::Cpu, 10).unwrap();
-            let mut b = build(&cfg, Device::Cpu, 10).unwrap();
+            let mut a = build(&cfg, Device::Cpu, 10, crate::data::cifar::SHAPE).unwrap();
+            let mut b = build(&cfg, Device::Cpu, 10, crate::data::cifar::SHAPE).unwrap();
             let lr = Tensor::zeros([], (Kind::Float, Device::Cpu));
             for step in 0..4 {
                 let (xs, targets) = batch(step);
@@ -295,7 +298,7 @@ mod tests {
     fn a_non_finite_guarded_step_changes_nothing_and_names_the_term() {
         let cfg = config(&["loss.kind=\"ce\""]);
         let criterion = Criterion::new(&cfg.loss, &[1; 10], Device::Cpu);
-        let mut s = build(&cfg, Device::Cpu, 10).unwrap();
+        let mut s = build(&cfg, Device::Cpu, 10, crate::data::cifar::SHAPE).unwrap();
         let lr = Tensor::from(0.1f32);
         let (xs, targets) = batch(0);
         let err = guarded_step(&s.net, &mut s.opt, &criterion, &xs, &targets, 0, &lr).err().unwrap();
@@ -322,6 +325,6 @@ mod tests {
         let cfg = config(&["loss.kind=\"ce\""]);
         let why = unsupported_reason(&cfg, Device::Cpu).unwrap();
         assert!(why.contains("LONGTAIL_CUDA=1") || why.contains("CUDA device"), "{why}");
-        assert!(GraphedStep::new(Device::Cpu, 8, true).is_err());
+        assert!(GraphedStep::new(Device::Cpu, 8, crate::data::cifar::SHAPE, true).is_err());
     }
 }

@@ -4,12 +4,13 @@
 //! place), the kept weights when asked for, then `state.json` pointing at the checkpoint, and
 //! only then the previous checkpoint is deleted. Whatever moment a run is killed, `state.json`
 //! names a complete checkpoint, and resuming truncates `metrics.jsonl` back to it.
+use std::path::Path;
+
 use anyhow::{bail, Context, Result};
 
 use super::checkpoint;
 use super::fork;
 use super::setup::Session;
-use super::trainer::TrainOptions;
 use crate::config::Config;
 use crate::run::{self, EpochScore, Resume, RunDir, RunLock, RunMeta, TrainState};
 use crate::store;
@@ -36,28 +37,38 @@ pub struct Opened {
     pub lock: RunLock,
 }
 
-/// Open the run directory `opts` names, holding its lock (one writer per run): a new run, a
+/// How `train` was asked to use its run directory.
+pub struct OutDir<'a> {
+    /// `--out`.
+    pub path: &'a Path,
+    /// `--resume`: continue the run there.
+    pub resume: bool,
+    /// `--fork-from`: start it from this run's last checkpoint.
+    pub fork_from: Option<&'a Path>,
+}
+
+/// Open the run directory `out` names, holding its lock (one writer per run): a new run, a
 /// resumed one (`--resume`), or a fork of another run (`--fork-from`).
-pub fn open(cfg: &Config, opts: &TrainOptions, invocation: &RunMeta) -> Result<Opened> {
+pub fn open(cfg: &Config, out: &OutDir, invocation: &RunMeta) -> Result<Opened> {
     // A fork is staged and moved into place whole (`fork::start` refuses a non-empty --out), so
     // it locks once it is there; every other run locks before it looks.
-    match &opts.fork_from {
-        Some(_) if opts.resume => bail!(
+    match out.fork_from {
+        Some(_) if out.resume => bail!(
             "--fork-from starts a new run and --resume continues one; to continue a forked run, pass --resume alone"
         ),
         Some(parent) => {
-            let (dir, state) = fork::start(parent, &opts.run_dir, cfg, invocation)?;
+            let (dir, state) = fork::start(parent, out.path, cfg, invocation)?;
             let lock = dir.lock("train")?;
             Ok(Opened { dir, state: Some(state), forked: true, lock })
         }
         None => {
             // Checked before the lock file is made (so `--out /` writes nothing), and again under
             // the lock, where no other process can change the answer.
-            let dir = RunDir::new(&opts.run_dir);
+            let dir = RunDir::new(out.path);
             check_out_folder(&dir)?;
             let lock = dir.lock("train")?;
             check_out_folder(&dir)?;
-            let (dir, state) = open_run_dir(cfg, opts, invocation)?;
+            let state = open_run_dir(&dir, cfg, out.resume, invocation)?;
             Ok(Opened { dir, state, forked: false, lock })
         }
     }
@@ -93,10 +104,9 @@ fn check_out_folder(dir: &RunDir) -> Result<()> {
 }
 
 /// Prepare (or reopen) the run directory. Returns the saved state when resuming.
-fn open_run_dir(cfg: &Config, opts: &TrainOptions, meta: &RunMeta) -> Result<(RunDir, Option<TrainState>)> {
-    let dir = RunDir::new(&opts.run_dir);
+fn open_run_dir(dir: &RunDir, cfg: &Config, resume: bool, meta: &RunMeta) -> Result<Option<TrainState>> {
     if dir.exists(run::STATE_FILE) || dir.exists(run::CONFIG_FILE) {
-        if !opts.resume {
+        if !resume {
             bail!(
                 "run directory {} already holds a run; pass --resume to continue it, or choose another --out",
                 dir.path.display()
@@ -118,7 +128,7 @@ fn open_run_dir(cfg: &Config, opts: &TrainOptions, meta: &RunMeta) -> Result<(Ru
             );
         }
         if !dir.exists(run::STATE_FILE) {
-            if let Some(ckpt) = checkpoints_in(&dir)?.first() {
+            if let Some(ckpt) = checkpoints_in(dir)?.first() {
                 bail!(
                     "{} has checkpoints ({ckpt}, …) but no {}: it cannot tell which one is whole, so it will not \
                      start over on top of them. Restore {} from a copy, or move the run aside and start anew",
@@ -127,16 +137,16 @@ fn open_run_dir(cfg: &Config, opts: &TrainOptions, meta: &RunMeta) -> Result<(Ru
                     run::STATE_FILE
                 );
             }
-            return Ok((dir, None));
+            return Ok(None);
         }
         let state: TrainState = store::read_json(&dir.file(run::STATE_FILE))?;
-        check_state(&dir, &state, cfg.train.epochs)?;
-        return Ok((dir, Some(state)));
+        check_state(dir, &state, cfg.train.epochs)?;
+        return Ok(Some(state));
     }
     std::fs::create_dir_all(&dir.path).with_context(|| format!("cannot create {}", dir.path.display()))?;
     store::atomic_write(&dir.file(run::CONFIG_FILE), cfg.to_toml().as_bytes())?;
     store::write_json(&dir.file(run::META_FILE), meta)?;
-    Ok((dir, None))
+    Ok(None)
 }
 
 /// The checkpoint files (`ckpt-NNNN.ot`) in `dir`, sorted.

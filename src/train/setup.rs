@@ -5,8 +5,9 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use tch::{nn, Device, Tensor};
 
-use crate::config::Config;
-use crate::data::cifar::{self, ImageSet};
+use crate::config::{Config, FolderConfig};
+use crate::data::cifar;
+use crate::data::image::{ImageSet, ImageShape};
 use crate::data::pack;
 use crate::data::subset::long_tailed_indices;
 use crate::model::{precision, Network};
@@ -49,7 +50,24 @@ pub struct RunData {
     pub train_counts: Vec<usize>,
 }
 
+/// The training images (the long-tailed subset) and the test images of `cfg`'s dataset: CIFAR
+/// from its binary release or a packed subset, or an image folder (`data.folder`).
 pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<RunData> {
+    let (train, test) = match &cfg.data.folder {
+        Some(folder) => load_folder(folder, data_dir)?,
+        None => load_cifar(cfg, data_dir)?,
+    };
+    cap_and_check(cfg, train, test)
+}
+
+fn load_folder(folder: &FolderConfig, data_dir: Option<&Path>) -> Result<(ImageSet, ImageSet)> {
+    let root = data_dir.unwrap_or(&folder.root);
+    let train = crate::data::folder::load(root, &root.join(&folder.train), folder.classes)?;
+    let test = crate::data::folder::load(root, &root.join(&folder.test), folder.classes)?;
+    Ok((train, test))
+}
+
+fn load_cifar(cfg: &Config, data_dir: Option<&Path>) -> Result<(ImageSet, ImageSet)> {
     let kind = cfg.data.dataset;
     let (train, dir) = match pack::find(kind, data_dir) {
         // A packed dataset (`longtail data pack`) already holds exactly the kept images.
@@ -65,6 +83,12 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<RunData> {
             (full.select(&kept), dir)
         }
     };
+    Ok((train, cifar::load_test(kind, &dir)?))
+}
+
+/// `data.max_per_class` and `eval.max_test_images` applied; the images checked against the
+/// augmentations asked for.
+fn cap_and_check(cfg: &Config, train: ImageSet, mut test: ImageSet) -> Result<RunData> {
     let mut kept: Vec<usize> = (0..train.len()).collect();
     if let Some(cap) = cfg.data.max_per_class {
         let mut taken = vec![0usize; train.num_classes];
@@ -75,10 +99,17 @@ pub fn load_data(cfg: &Config, data_dir: Option<&Path>) -> Result<RunData> {
         });
     }
     let train = train.select(&kept);
-    let mut test = cifar::load_test(kind, &dir)?;
     if let Some(n) = cfg.eval.max_test_images {
         test = test.select(&(0..n.min(test.len())).collect::<Vec<_>>());
     }
+    if test.shape != train.shape {
+        bail!(
+            "the test images are {}, the training images {}: one dataset has one image size",
+            test.shape,
+            train.shape
+        );
+    }
+    cfg.data.augment.check(train.shape).map_err(anyhow::Error::msg)?;
     let train_counts = train.class_counts();
     Ok(RunData { train, test, train_counts })
 }
@@ -91,12 +122,12 @@ pub struct Session {
 }
 
 /// The network (seeded, in the configured layout) and its optimiser, as a run starts them.
-pub fn build(cfg: &Config, device: Device, num_classes: usize) -> Result<Session> {
+pub fn build(cfg: &Config, device: Device, num_classes: usize, input: ImageShape) -> Result<Session> {
     // Also checked here for callers other than `train` (bench, tests): before any weight exists.
     precision::check(cfg.train.precision, device)?;
     tch::manual_seed(cfg.seed as i64);
     let vs = nn::VarStore::new(device);
-    let mut net = Network::new(&vs.root(), &cfg.model, num_classes as i64)?;
+    let mut net = Network::new(&vs.root(), &cfg.model, num_classes as i64, input)?;
     net.set_train_precision(cfg.train.precision);
     if cfg.train.channels_last {
         Network::to_channels_last(&vs);

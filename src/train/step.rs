@@ -7,9 +7,9 @@ use crate::loss::{BatchLoss, Criterion, Targets};
 use crate::model::{channels_last, Network};
 use crate::optim::sgd::Sgd;
 
-/// A batch's images on `device`, `[n, 3, 32, 32]` (NHWC strides when `nhwc`).
+/// A batch's images on `device`, `[n, channels, height, width]` (NHWC strides when `nhwc`).
 pub fn images_to_device(batch: &Batch, device: Device, nhwc: bool) -> Tensor {
-    let xs = Tensor::from_slice(&batch.images).view([batch.len() as i64, 3, 32, 32]).to_device(device);
+    let xs = Tensor::from_slice(&batch.images).view(batch.shape.batch_dims(batch.len())).to_device(device);
     if nhwc {
         channels_last(&xs)
     } else {
@@ -102,18 +102,23 @@ mod tests {
         let fp32 = resolve(text, "t", &[]).unwrap();
         let bf16 = resolve(text, "t", &["train.precision=\"bf16\"".into()]).unwrap();
         if precision::check(Precision::Bf16, Device::Cpu).is_err() {
-            assert!(build(&bf16, Device::Cpu, 10).err().unwrap().to_string().contains("bf16"));
+            assert!(build(&bf16, Device::Cpu, 10, crate::data::cifar::SHAPE)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("bf16"));
             return;
         }
         let batch = Batch {
             images: (0..16 * 3 * 32 * 32).map(|i| ((i * 7919 % 255) as f32 / 127.5) - 1.0).collect(),
             labels: (0..16).map(|i| i % 10).collect(),
             mix: None,
+            shape: crate::data::cifar::SHAPE,
         };
         let (xs, targets) = to_device(&batch, Device::Cpu, true);
         let criterion = Criterion::new(&bf16.loss, &[1; 10], Device::Cpu);
-        let a = build(&fp32, Device::Cpu, 10).unwrap();
-        let mut b = build(&bf16, Device::Cpu, 10).unwrap();
+        let a = build(&fp32, Device::Cpu, 10, crate::data::cifar::SHAPE).unwrap();
+        let mut b = build(&bf16, Device::Cpu, 10, crate::data::cifar::SHAPE).unwrap();
         let (full, half) = (a.net.forward(&xs, true), b.net.forward(&xs, true));
         assert_eq!(half.logits.kind(), Kind::Float);
         assert!(half.exits.iter().all(|e| e.logits.kind() == Kind::Float));

@@ -65,7 +65,8 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
     // The data is read before the run directory is made: a wrong --data leaves no directory
     // behind that the same command would then refuse as "already holds a run".
     let data = load_data(cfg, opts.data_dir.as_deref())?;
-    let opened = run_files::open(cfg, opts, &invocation)?;
+    let out = run_files::OutDir { path: &opts.run_dir, resume: opts.resume, fork_from: opts.fork_from.as_deref() };
+    let opened = run_files::open(cfg, &out, &invocation)?;
     let dir = &opened.dir;
     if let Some(summary) = finished(dir)? {
         return Ok(Outcome::Finished(Box::new(summary)));
@@ -81,11 +82,14 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
     let criterion = Criterion::new(&cfg.loss, &data.train_counts, device);
     let train_set = Arc::new(data.train);
 
-    let mut s = build(cfg, device, num_classes)?;
+    let mut s = build(cfg, device, num_classes, train_set.shape)?;
     let (mut so_far, mut pending_resume) = run_files::restore(&opened, &mut s, &meta, &invocation)?;
     let t = &cfg.train;
-    let mut graphed =
-        if opts.cuda_graphs { Some(GraphedStep::new(device, t.batch_size, t.channels_last)?) } else { None };
+    let mut graphed = if opts.cuda_graphs {
+        Some(GraphedStep::new(device, t.batch_size, train_set.shape, t.channels_last)?)
+    } else {
+        None
+    };
     let steps = steps_per_epoch(cfg, train_set.len())?;
     announce(cfg, train_set.len(), &data.train_counts, steps, device);
     let inputs = EpochInputs {
@@ -202,7 +206,7 @@ fn announce(cfg: &Config, images: usize, counts: &[usize], steps: usize, device:
     let epochs = cfg.train.epochs;
     eprintln!(
         "{name}: {} {images} images (ρ={}), counts {counts:?}; {epochs} epochs × {steps} steps on {device:?}",
-        cfg.data.dataset.name(),
+        cfg.dataset(),
         cfg.data.rho,
     );
     let warmup = cfg.loss.route_warmup_epochs;

@@ -7,16 +7,9 @@ pub mod autoaugment;
 pub mod mixup;
 pub mod ops;
 
-use super::cifar::IMAGE_BYTES;
+use super::image::{ChannelStats, ImageShape};
 use super::rng::Rng;
 use serde::{Deserialize, Serialize};
-
-/// Per-channel mean and std of CIFAR-10, used for CIFAR-100 too by both reference codebases.
-pub const MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
-pub const STD: [f32; 3] = [0.2023, 0.1994, 0.2010];
-
-const SIDE: usize = 32;
-const PLANE: usize = SIDE * SIDE;
 
 /// What happens to a training image before it reaches the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,63 +35,85 @@ impl Default for AugmentConfig {
     }
 }
 
+impl AugmentConfig {
+    /// Whether every augmentation asked for applies to images of `shape`. Crop, flip, Cutout and
+    /// Mixup work at any size; the AutoAugment policy is CIFAR-10's, learned and implemented for
+    /// 32×32 RGB images.
+    pub fn check(&self, shape: ImageShape) -> Result<(), String> {
+        if self.autoaugment && shape != super::cifar::SHAPE {
+            return Err(format!(
+                "data.augment.autoaugment: the CIFAR-10 policy runs on 3×32×32 images, and these are {shape}; \
+                 set data.augment.autoaugment = false for this dataset"
+            ));
+        }
+        if shape.channels != 3 {
+            return Err(format!("images of {shape}: the augmentations and normalisation take 3-channel (RGB) images"));
+        }
+        Ok(())
+    }
+}
+
 /// Zero a `size`×`size` square centred at (cy, cx), clipped at the border (all channels).
-pub fn cutout(img: &mut [u8], size: usize, cy: usize, cx: usize) {
+pub fn cutout(img: &mut [u8], shape: ImageShape, size: usize, cy: usize, cx: usize) {
+    let (w, plane) = (shape.width, shape.plane());
     let half = size / 2;
-    let (y0, y1) = (cy.saturating_sub(half), (cy + size - half).min(SIDE));
-    let (x0, x1) = (cx.saturating_sub(half), (cx + size - half).min(SIDE));
-    for c in 0..3 {
+    let (y0, y1) = (cy.saturating_sub(half), (cy + size - half).min(shape.height));
+    let (x0, x1) = (cx.saturating_sub(half), (cx + size - half).min(w));
+    for c in 0..shape.channels {
         for y in y0..y1 {
-            img[c * PLANE + y * SIDE + x0..c * PLANE + y * SIDE + x1].fill(0);
+            img[c * plane + y * w + x0..c * plane + y * w + x1].fill(0);
         }
     }
 }
 
-/// Crop a 32×32 window at offset (dy, dx) out of the image zero-padded by `pad` on every side,
-/// optionally mirrored left–right, into `dst`.
-pub fn crop_flip(src: &[u8], dst: &mut [u8], pad: usize, dy: usize, dx: usize, flip: bool) {
-    debug_assert_eq!(src.len(), IMAGE_BYTES);
-    for c in 0..3 {
-        let s = &src[c * PLANE..(c + 1) * PLANE];
-        let d = &mut dst[c * PLANE..(c + 1) * PLANE];
-        for y in 0..SIDE {
+/// Crop an image-sized window at offset (dy, dx) out of the image zero-padded by `pad` on every
+/// side, optionally mirrored left–right, into `dst`.
+pub fn crop_flip(src: &[u8], dst: &mut [u8], shape: ImageShape, pad: usize, dy: usize, dx: usize, flip: bool) {
+    debug_assert_eq!(src.len(), shape.bytes());
+    let (h, w, plane) = (shape.height, shape.width, shape.plane());
+    for c in 0..shape.channels {
+        let s = &src[c * plane..(c + 1) * plane];
+        let d = &mut dst[c * plane..(c + 1) * plane];
+        for y in 0..h {
             let sy = y as isize + dy as isize - pad as isize;
-            let row = &mut d[y * SIDE..(y + 1) * SIDE];
-            if !(0..SIDE as isize).contains(&sy) {
+            let row = &mut d[y * w..(y + 1) * w];
+            if !(0..h as isize).contains(&sy) {
                 row.fill(0);
                 continue;
             }
             for (x, out) in row.iter_mut().enumerate() {
-                let cx = if flip { SIDE - 1 - x } else { x };
+                let cx = if flip { w - 1 - x } else { x };
                 let sx = cx as isize + dx as isize - pad as isize;
-                *out = if (0..SIDE as isize).contains(&sx) { s[sy as usize * SIDE + sx as usize] } else { 0 };
+                *out = if (0..w as isize).contains(&sx) { s[sy as usize * w + sx as usize] } else { 0 };
             }
         }
     }
 }
 
-/// Draw the random parameters of one image and apply them.
-pub fn augment(src: &[u8], dst: &mut [u8], cfg: &AugmentConfig, rng: &mut Rng) {
+/// Draw the random parameters of one image of `shape` and apply them (the config was checked
+/// against the shape by [`AugmentConfig::check`]).
+pub fn augment(src: &[u8], dst: &mut [u8], shape: ImageShape, cfg: &AugmentConfig, rng: &mut Rng) {
     let span = 2 * cfg.crop_padding + 1;
     let dy = rng.below(span);
     let dx = rng.below(span);
     let flip = cfg.flip && rng.coin(0.5);
-    crop_flip(src, dst, cfg.crop_padding, dy, dx, flip);
+    crop_flip(src, dst, shape, cfg.crop_padding, dy, dx, flip);
     if cfg.autoaugment {
         autoaugment::cifar10_policy(dst, rng);
     }
     if cfg.cutout > 0 {
-        let (cy, cx) = (rng.below(SIDE), rng.below(SIDE));
-        cutout(dst, cfg.cutout, cy, cx);
+        let (cy, cx) = (rng.below(shape.height), rng.below(shape.width));
+        cutout(dst, shape, cfg.cutout, cy, cx);
     }
 }
 
 /// Scale to [0, 1] and normalise each channel: (v/255 − mean)/std.
-pub fn normalise(src: &[u8], dst: &mut [f32]) {
-    for c in 0..3 {
-        let scale = 1.0 / (255.0 * STD[c]);
-        let shift = MEAN[c] / STD[c];
-        for (o, &v) in dst[c * PLANE..(c + 1) * PLANE].iter_mut().zip(&src[c * PLANE..(c + 1) * PLANE]) {
+pub fn normalise(src: &[u8], dst: &mut [f32], shape: ImageShape, stats: &ChannelStats) {
+    let plane = shape.plane();
+    for c in 0..shape.channels {
+        let scale = 1.0 / (255.0 * stats.std[c]);
+        let shift = stats.mean[c] / stats.std[c];
+        for (o, &v) in dst[c * plane..(c + 1) * plane].iter_mut().zip(&src[c * plane..(c + 1) * plane]) {
             *o = v as f32 * scale - shift;
         }
     }
@@ -107,6 +122,10 @@ pub fn normalise(src: &[u8], dst: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::cifar::{IMAGE_BYTES, SHAPE, STATS};
+
+    const SIDE: usize = 32;
+    const PLANE: usize = SIDE * SIDE;
 
     fn ramp() -> Vec<u8> {
         (0..IMAGE_BYTES).map(|i| (i % 251) as u8 + 1).collect()
@@ -116,7 +135,7 @@ mod tests {
     fn centre_crop_without_flip_is_identity() {
         let src = ramp();
         let mut dst = vec![0; IMAGE_BYTES];
-        crop_flip(&src, &mut dst, 4, 4, 4, false);
+        crop_flip(&src, &mut dst, SHAPE, 4, 4, 4, false);
         assert_eq!(src, dst);
     }
 
@@ -125,13 +144,13 @@ mod tests {
         let src = ramp();
         let mut dst = vec![9; IMAGE_BYTES];
         // dy = 0, dx = 0: output (y, x) is source (y − 4, x − 4).
-        crop_flip(&src, &mut dst, 4, 0, 0, false);
+        crop_flip(&src, &mut dst, SHAPE, 4, 0, 0, false);
         assert_eq!(dst[0], 0, "padding is zero");
         assert_eq!(dst[3 * SIDE + 10], 0, "rows above the image are zero");
         assert_eq!(dst[4 * SIDE + 4], src[0]);
         assert_eq!(dst[PLANE + 10 * SIDE + 7], src[PLANE + 6 * SIDE + 3]);
         // dy = 8, dx = 8: output (y, x) is source (y + 4, x + 4).
-        crop_flip(&src, &mut dst, 4, 8, 8, false);
+        crop_flip(&src, &mut dst, SHAPE, 4, 8, 8, false);
         assert_eq!(dst[0], src[4 * SIDE + 4]);
         assert_eq!(dst[31 * SIDE + 31], 0);
     }
@@ -140,7 +159,7 @@ mod tests {
     fn flip_mirrors_columns() {
         let src = ramp();
         let mut dst = vec![0; IMAGE_BYTES];
-        crop_flip(&src, &mut dst, 4, 4, 4, true);
+        crop_flip(&src, &mut dst, SHAPE, 4, 4, 4, true);
         for y in [0, 13, 31] {
             for x in [0, 5, 31] {
                 assert_eq!(dst[2 * PLANE + y * SIDE + x], src[2 * PLANE + y * SIDE + 31 - x]);
@@ -163,7 +182,7 @@ mod tests {
             let flip = probe.coin(0.5);
             seen[dy] = true;
             flips += flip as usize;
-            augment(&src, &mut dst, &AugmentConfig::default(), &mut rng);
+            augment(&src, &mut dst, SHAPE, &AugmentConfig::default(), &mut rng);
         }
         assert!(seen.iter().all(|&s| s), "offsets seen: {seen:?}");
         let rate = flips as f64 / n as f64;
@@ -173,7 +192,7 @@ mod tests {
     #[test]
     fn cutout_zeroes_a_clipped_square() {
         let mut img = vec![9u8; IMAGE_BYTES];
-        cutout(&mut img, 16, 16, 16);
+        cutout(&mut img, SHAPE, 16, 16, 16);
         let zeros = img.iter().filter(|&&v| v == 0).count();
         assert_eq!(zeros, 3 * 16 * 16);
         assert_eq!(img[8 * SIDE + 8], 0);
@@ -181,9 +200,31 @@ mod tests {
         assert_eq!(img[23 * SIDE + 23], 0);
         assert_eq!(img[24 * SIDE + 23], 9);
         let mut img = vec![9u8; IMAGE_BYTES];
-        cutout(&mut img, 16, 0, 31);
+        cutout(&mut img, SHAPE, 16, 0, 31);
         // rows [0, 8), columns [23, 32): 8 × 9 per channel
         assert_eq!(img.iter().filter(|&&v| v == 0).count(), 3 * 8 * 9);
+    }
+
+    #[test]
+    fn crop_flip_and_cutout_work_on_images_of_any_size() {
+        let shape = ImageShape { channels: 3, height: 5, width: 7 };
+        let src: Vec<u8> = (0..shape.bytes()).map(|i| i as u8 + 1).collect();
+        let mut dst = vec![0; shape.bytes()];
+        crop_flip(&src, &mut dst, shape, 1, 1, 1, false);
+        assert_eq!(src, dst, "the centred window is the image");
+        crop_flip(&src, &mut dst, shape, 1, 1, 1, true);
+        assert_eq!(dst[2 * 35 + 4 * 7], src[2 * 35 + 4 * 7 + 6], "mirrored along each row of 7");
+        crop_flip(&src, &mut dst, shape, 1, 2, 0, false);
+        assert_eq!(dst[4 * 7], 0, "the last row takes the padding below");
+        assert_eq!(dst[1], src[7], "row 0, column 1 is row 1, column 0 of the image");
+        let mut img = vec![9u8; shape.bytes()];
+        cutout(&mut img, shape, 2, 4, 6);
+        // Rows 3–4 and columns 5–6: the square clipped at the bottom and right borders.
+        assert_eq!(img.iter().filter(|&&v| v == 0).count(), 3 * 2 * 2);
+        assert!(AugmentConfig::default().check(shape).is_ok());
+        let auto = AugmentConfig { autoaugment: true, ..Default::default() };
+        assert!(auto.check(SHAPE).is_ok());
+        assert!(auto.check(shape).unwrap_err().contains("data.augment.autoaugment"));
     }
 
     #[test]
@@ -192,7 +233,7 @@ mod tests {
         src[0] = 255;
         src[PLANE] = 128;
         let mut out = vec![0f32; IMAGE_BYTES];
-        normalise(&src, &mut out);
+        normalise(&src, &mut out, SHAPE, &STATS);
         assert!((out[0] - (1.0 - 0.4914) / 0.2023).abs() < 1e-5);
         assert!((out[1] - (-0.4914 / 0.2023)).abs() < 1e-5);
         assert!((out[PLANE] - (128.0 / 255.0 - 0.4822) / 0.1994).abs() < 1e-5);
