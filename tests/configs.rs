@@ -62,17 +62,8 @@ fn every_config_trains_one_short_epoch() {
         let cfg = config::load(&path, &overrides).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let opts = TrainOptions {
-            run_dir: dir.path().to_path_buf(),
-            resume: false,
-            data_dir: Some(common::fixture_cifar10()),
             config_path: Some(path.display().to_string()),
-            command: "cargo test".into(),
-            plain: true,
-            stop_after: None,
-            threads: None,
-            cuda_graphs: false,
-            fork_from: None,
-            keep_weights_from: None,
+            ..common::train_options(dir.path(), Some(common::fixture_cifar10()))
         };
         match train(&cfg, &opts).unwrap_or_else(|e| panic!("{}: {e:#}", path.display())) {
             Outcome::Finished(s) => {

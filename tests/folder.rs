@@ -1,6 +1,8 @@
 //! An image-folder dataset at another size than CIFAR's (ImageNet-LT / Places-LT layout: images
 //! and `path label` lists) trains end to end through the same pipeline, and its mistakes are
 //! named: an image of another size, a bad list line, an augmentation that needs 32×32.
+mod common;
+
 use std::path::Path;
 
 use longtail::config::{resolve, Config};
@@ -54,19 +56,7 @@ fn config(root: &Path, extra: &[&str]) -> Config {
 }
 
 fn options(out: &Path) -> TrainOptions {
-    TrainOptions {
-        run_dir: out.to_path_buf(),
-        resume: false,
-        data_dir: None,
-        config_path: None,
-        command: "cargo test".into(),
-        plain: true,
-        stop_after: None,
-        threads: None,
-        cuda_graphs: false,
-        fork_from: None,
-        keep_weights_from: None,
-    }
+    common::train_options(out, None)
 }
 
 #[test]

@@ -29,19 +29,7 @@ fn tiny(epochs: usize) -> Config {
 }
 
 fn options(dir: &Path, resume: bool, stop_after: Option<usize>) -> TrainOptions {
-    TrainOptions {
-        run_dir: dir.to_path_buf(),
-        resume,
-        data_dir: Some(common::fixture_cifar10()),
-        config_path: None,
-        command: "cargo test".into(),
-        plain: true,
-        stop_after,
-        threads: None,
-        cuda_graphs: false,
-        fork_from: None,
-        keep_weights_from: None,
-    }
+    TrainOptions { resume, stop_after, ..common::train_options(dir, Some(common::fixture_cifar10())) }
 }
 
 /// A run of `epochs` stopped after `done` of them.

@@ -19,19 +19,7 @@ fn config(overrides: &[&str]) -> Config {
 }
 
 fn options(dir: &Path, resume: bool, stop_after: Option<usize>) -> TrainOptions {
-    TrainOptions {
-        run_dir: dir.to_path_buf(),
-        resume,
-        data_dir: Some(common::fixture_cifar10()),
-        config_path: None,
-        command: "cargo test".into(),
-        plain: true,
-        stop_after,
-        threads: None,
-        cuda_graphs: false,
-        fork_from: None,
-        keep_weights_from: None,
-    }
+    TrainOptions { resume, stop_after, ..common::train_options(dir, Some(common::fixture_cifar10())) }
 }
 
 /// libtorch's random generator is one per process and `train` seeds it, so two trainings running

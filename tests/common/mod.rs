@@ -9,6 +9,24 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+/// How the tests start a training: a new run into `run_dir` on `data_dir`, plain output, no
+/// resume, no pause; tests change what they need with struct update syntax.
+pub fn train_options(run_dir: &Path, data_dir: Option<PathBuf>) -> longtail::train::trainer::TrainOptions {
+    longtail::train::trainer::TrainOptions {
+        run_dir: run_dir.to_path_buf(),
+        resume: false,
+        data_dir,
+        config_path: None,
+        command: "cargo test".into(),
+        plain: true,
+        stop_after: None,
+        threads: None,
+        cuda_graphs: false,
+        fork_from: None,
+        keep_weights_from: None,
+    }
+}
+
 /// Records per file and bytes per record of the CIFAR-10 binary release.
 const RECORDS: usize = 10_000;
 const RECORD_BYTES: usize = 1 + 3 * 32 * 32;
