@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Carry an unfinished run to the next machine through the repository: copy what `train --resume`
-# needs (config, meta, state, metrics, the checkpoint state.json names, best weights, kept weights)
+# needs (config, meta, state, metrics, the checkpoint state.json names, best weights, kept weights,
+# with their checksums)
 # from RUN_DIR into in-progress/<relative path>/, to be committed. On the next machine,
 # `scripts/carry-run.sh --restore` copies every carried run back under its original parent folder
 # (recorded in in-progress/<run>/origin) unless a run is already there. Delete the carried copy
@@ -31,7 +32,7 @@ run=$(cd "$run" && pwd)
 ckpt=$(sed -n 's/.*"checkpoint": *"\([^"]*\)".*/\1/p' "$run/state.json")
 dest="in-progress/$(basename "$(dirname "$run")")/$(basename "$run")"
 rm -rf "$dest"; mkdir -p "$dest"
-for f in config.toml meta.json state.json metrics.jsonl "$ckpt" best.ot; do
+for f in config.toml meta.json state.json metrics.jsonl "$ckpt" "$ckpt.sha256" best.ot best.ot.sha256; do
   [ -f "$run/$f" ] && cp "$run/$f" "$dest/"
 done
 [ -d "$run/weights" ] && cp -r "$run/weights" "$dest/"

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::{self, BadValue};
 use crate::data::augment::AugmentConfig;
 use crate::data::cifar::Cifar;
 use crate::data::Dataset;
@@ -14,7 +15,7 @@ use crate::score::metrics::GroupRule;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
+    #[error("cannot read config {path}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{origin}: {message}")]
     Invalid { origin: String, message: String },
@@ -22,8 +23,10 @@ pub enum ConfigError {
     BadOverride(String),
     #[error("train.recipe = {0:?} is not known; available: ldam, reslt")]
     UnknownRecipe(String),
-    #[error("{key} = {value}: {why}")]
-    BadValue { key: &'static str, value: String, why: &'static str },
+    #[error(transparent)]
+    BadValue(#[from] BadValue),
+    #[error("{0} is empty: a config names at least its [train] recipe or one setting; start from one in configs/")]
+    Empty(String),
 }
 
 /// The whole configuration of one run.
@@ -132,6 +135,31 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// Every number of the optimiser and the loop, finite and in range: a NaN or negative
+    /// learning rate would train (or "diverge") instead of being refused.
+    pub fn validate(&self) -> Result<(), BadValue> {
+        check::count_up_to("train.epochs", self.epochs, 100_000)?;
+        check::count_up_to("train.batch_size", self.batch_size, 1 << 20)?;
+        check::positive("train.lr", self.lr)?;
+        check::unit_open("train.momentum", self.momentum)?;
+        check::non_negative("train.weight_decay", self.weight_decay)?;
+        check::positive("train.gamma", self.gamma)?;
+        check::unit_closed("train.warmup_start_factor", self.warmup_start_factor)?;
+        check::require(
+            self.milestones.windows(2).all(|w| w[0] < w[1]),
+            "train.milestones",
+            format!("{:?}", self.milestones),
+            "must be strictly ascending epochs",
+        )?;
+        check::count_up_to("train.workers", self.workers, 256)?;
+        check::require(
+            self.threads <= 1024,
+            "train.threads",
+            self.threads,
+            "must be in 0..=1024 (0: libtorch's default)",
+        )
+    }
+
     pub fn schedule(&self) -> LrSchedule {
         LrSchedule {
             base: self.lr,
@@ -159,6 +187,19 @@ pub struct EvalConfig {
     pub max_test_images: Option<usize>,
     /// Early-exit inference threshold τ_infer (default: the training `loss.exit_threshold`).
     pub exit_threshold: Option<f64>,
+}
+
+impl EvalConfig {
+    pub fn validate(&self) -> Result<(), BadValue> {
+        check::count_up_to("eval.batch_size", self.batch_size, 1 << 20)?;
+        if let Some(n) = self.max_test_images {
+            check::at_least_one("eval.max_test_images", n)?;
+        }
+        if let Some(tau) = self.exit_threshold {
+            check::confidence("eval.exit_threshold", tau)?;
+        }
+        Ok(())
+    }
 }
 
 impl Default for EvalConfig {
@@ -209,59 +250,62 @@ impl Config {
             || (self.eval.every > 0 && (epoch + 1).is_multiple_of(self.eval.every))
     }
 
-    /// Checks serde cannot express.
+    /// Checks serde cannot express: each section's own numbers (validated where the section is
+    /// defined), then what one section requires of another.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |key, value: String, why| Err(ConfigError::BadValue { key, value, why });
-        if self.data.rho.is_nan() || self.data.rho < 1.0 {
-            return bad("data.rho", self.data.rho.to_string(), "must be ≥ 1");
+        if let Some(name) = &self.name {
+            check::plain_name("name", name)?;
         }
-        if self.train.epochs == 0 {
-            return bad("train.epochs", "0".into(), "must be ≥ 1");
-        }
-        if self.train.batch_size == 0 {
-            return bad("train.batch_size", "0".into(), "must be ≥ 1");
-        }
-        if !(0.0..1.0).contains(&self.loss.label_smoothing) {
-            return bad("loss.label_smoothing", self.loss.label_smoothing.to_string(), "must be in [0, 1)");
-        }
-        if self.data.augment.crop_padding > 16 {
-            return bad("data.augment.crop_padding", self.data.augment.crop_padding.to_string(), "must be ≤ 16");
-        }
+        self.train.validate()?;
+        self.eval.validate()?;
+        self.data.augment.validate()?;
+        self.loss.validate()?;
+        self.validate_data()?;
         if let Some(GroupRule::Index { bounds }) = &self.eval.groups {
-            if bounds[0] > bounds[1] || bounds[1] > self.num_classes() {
-                return bad(
-                    "eval.groups.bounds",
-                    format!("{bounds:?}"),
-                    "must be ascending and within the class count",
-                );
-            }
+            check::require(
+                bounds[0] <= bounds[1] && bounds[1] <= self.num_classes(),
+                "eval.groups.bounds",
+                format!("{bounds:?}"),
+                "must be ascending and within the class count",
+            )?;
         }
-        if let Some(folder) = &self.data.folder {
-            if self.data.rho != 1.0 {
-                return bad(
-                    "data.rho",
-                    self.data.rho.to_string(),
-                    "must be 1 with data.folder: its training list is the long-tailed subset already",
-                );
-            }
-            if !(2..=crate::data::folder::MAX_CLASSES).contains(&folder.classes) {
-                return bad("data.folder.classes", folder.classes.to_string(), "must be in 2..=65536");
-            }
-            if folder.name.is_empty() || folder.name.contains(['/', '\\']) {
-                return bad("data.folder.name", format!("{:?}", folder.name), "must be a plain, non-empty name");
-            }
-        }
-        let mixup = self.data.augment.mixup;
-        if !(mixup.is_finite() && mixup >= 0.0) {
-            return bad("data.augment.mixup", mixup.to_string(), "must be ≥ 0 (0 turns Mixup off)");
-        }
-        let tau = self.loss.exit_threshold;
-        if !(tau > 0.0 && tau <= 1.0) {
-            return bad("loss.exit_threshold", tau.to_string(), "must be in (0, 1]");
+        if let Some([m, t]) = self.loss.branch_starts {
+            check::require(
+                0 < m && m < t && t < self.num_classes() as i64,
+                "loss.branch_starts",
+                format!("[{m}, {t}]"),
+                "must be two class indices 0 < medium < tail < the class count",
+            )?;
         }
         self.validate_loss_against_heads()?;
         self.model.validate().map_err(|e| ConfigError::Invalid { origin: "model".into(), message: e.to_string() })?;
         Ok(())
+    }
+
+    /// ρ must leave the rarest class at least one image; a folder dataset is long-tailed already.
+    fn validate_data(&self) -> Result<(), BadValue> {
+        let rho = self.data.rho;
+        check::require(rho.is_finite() && rho >= 1.0, "data.rho", rho, "must be a finite number ≥ 1")?;
+        if let Some(n) = self.data.max_per_class {
+            check::at_least_one("data.max_per_class", n)?;
+        }
+        let Some(folder) = &self.data.folder else {
+            let d = self.data.dataset;
+            return crate::data::subset::check_rho("data.rho", rho, d.train_images(), d.num_classes());
+        };
+        check::require(
+            rho == 1.0,
+            "data.rho",
+            rho,
+            "must be 1 with data.folder: its training list is the long-tailed subset already",
+        )?;
+        check::require(
+            (2..=crate::data::folder::MAX_CLASSES).contains(&folder.classes),
+            "data.folder.classes",
+            folder.classes,
+            "must be in 2..=65536",
+        )?;
+        check::plain_name("data.folder.name", &folder.name)
     }
 
     /// A loss must fit the head it trains: the ResLT loss needs branches, LDAM needs cosine
@@ -270,7 +314,7 @@ impl Config {
         use crate::loss::LossKind;
         use crate::model::exits::{ExitClassifier, ExitKind};
         use crate::model::HeadKind;
-        let bad = |key, value: String, why| Err(ConfigError::BadValue { key, value, why });
+        let bad = |key, value: String, why| Err(ConfigError::from(BadValue::new(key, value, why)));
         let head = self.model.head;
         let reslt_head = matches!(head, HeadKind::Bn3 | HeadKind::Grouped);
         match self.loss.kind {
@@ -323,12 +367,9 @@ impl Config {
             );
         }
         let weights = self.loss.exit_weights;
-        let shown = || format!("[{}, {}]", weights[0], weights[1]);
-        if !weights.iter().all(|w| w.is_finite() && *w >= 0.0) {
-            return bad("loss.exit_weights", shown(), "must be two finite factors ≥ 0 (exit 1, exit 2)");
-        }
         if weights != [1.0, 1.0] && self.model.exits.is_none() {
-            return bad("loss.exit_weights", shown(), "weighs the losses of early exits: it needs [model.exits]");
+            let shown = format!("[{}, {}]", weights[0], weights[1]);
+            return bad("loss.exit_weights", shown, "weighs the losses of early exits: it needs [model.exits]");
         }
         if let Some(exits) = &self.model.exits {
             let exit_loss = self.loss.exit_loss_kind();
@@ -427,27 +468,46 @@ pub fn parse_override(s: &str) -> Result<toml::Table, ConfigError> {
 
 /// Resolve a config from TOML text plus overrides. `origin` names the source in errors.
 pub fn resolve(text: &str, origin: &str, overrides: &[String]) -> Result<Config, ConfigError> {
-    let invalid = |message: String| ConfigError::Invalid { origin: origin.to_string(), message };
-    let mut file: toml::Table = text.parse().map_err(|e: toml::de::Error| invalid(e.to_string()))?;
-    for o in overrides {
-        merge(&mut file, parse_override(o)?);
+    let invalid = |origin: &str, message: String| ConfigError::Invalid { origin: origin.to_string(), message };
+    let file: toml::Table = text.parse().map_err(|e: toml::de::Error| invalid(origin, e.to_string()))?;
+    // The file alone first, so a bad `--set` value is blamed on the command line, not the file.
+    let deserialize = |table: toml::Table, origin: &str| -> Result<Config, ConfigError> {
+        let recipe =
+            table.get("train").and_then(|t| t.get("recipe")).and_then(|r| r.as_str()).unwrap_or("ldam").to_string();
+        let mut root = toml::Table::new();
+        root.insert("train".into(), toml::Value::Table(recipe_defaults(&recipe)?));
+        merge(&mut root, table);
+        toml::Value::Table(root).try_into().map_err(|e: toml::de::Error| invalid(origin, e.to_string()))
+    };
+    let mut cfg = deserialize(file.clone(), origin)?;
+    if !overrides.is_empty() {
+        let mut table = file;
+        for o in overrides {
+            merge(&mut table, parse_override(o)?);
+        }
+        let shown: Vec<String> = overrides.iter().map(|o| format!("--set {o}")).collect();
+        cfg = deserialize(table, &shown.join(" "))?;
     }
-    let recipe = file.get("train").and_then(|t| t.get("recipe")).and_then(|r| r.as_str()).unwrap_or("ldam").to_string();
-    let mut root = toml::Table::new();
-    root.insert("train".into(), toml::Value::Table(recipe_defaults(&recipe)?));
-    merge(&mut root, file);
-    let cfg: Config = toml::Value::Table(root).try_into().map_err(|e: toml::de::Error| invalid(e.to_string()))?;
     cfg.validate()?;
     Ok(cfg)
 }
 
 /// Load and resolve a config file.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let text = crate::store::read_regular_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    // A file with no setting at all is a mistake (an empty or truncated file), not "train every
+    // default for 200 epochs".
+    let empty = text.parse::<toml::Table>().map(|t| t.is_empty()).unwrap_or(false);
+    if empty {
+        return Err(ConfigError::Empty(path.display().to_string()));
+    }
     let mut cfg = resolve(&text, &path.display().to_string(), overrides)?;
     if cfg.name.is_none() {
         cfg.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        if let Some(name) = &cfg.name {
+            check::plain_name("name (the config file's stem)", name)?;
+        }
     }
     Ok(cfg)
 }

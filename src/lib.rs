@@ -2,7 +2,8 @@
 //!
 //! The module layout is the pipeline, each floor importing only the floors below it:
 //!
-//! - `store`: the ground floor (atomic files, JSON, provenance; no crate imports);
+//! - the ground floor, with no crate imports: `store` (atomic files, JSON, provenance), `check`
+//!   (numbers and names checked where they enter), `interrupt` (stopping cleanly on a signal);
 //! - `data`, `model`, `optim`, `loss`: what an image goes through, the network, how its
 //!   weights move, what it is asked to do;
 //! - `score`: how a network is scored on a set of images (accuracy per group, early exit);
@@ -12,9 +13,11 @@
 //! - `report`: how people see results; `reproduce`: the report's whole table;
 //! - the commands (`main.rs`, `bench`) on top.
 pub mod bench;
+pub mod check;
 pub mod config;
 pub mod data;
 pub mod eval;
+pub mod interrupt;
 pub mod loss;
 pub mod model;
 pub mod optim;

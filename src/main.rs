@@ -39,7 +39,7 @@ enum Command {
         #[arg(long, default_value = "last")]
         weights: Weights,
         /// Runs with exits: sweep early-exit inference over these thresholds, e.g. 0.5,0.7,0.9.
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, value_delimiter = ',', value_parser = longtail::check::parse_confidence)]
         exit_threshold: Vec<f64>,
         /// Runs with exits: also time early-exit inference that really stops against the plain
         /// network, at batch 1 (first 1,000 test images) and batch 256 (all), at the configured τ.
@@ -242,7 +242,7 @@ enum ReproduceCommand {
 /// Which long-tailed subset, and where its release is.
 #[derive(clap::Args)]
 struct SubsetChoice {
-    #[arg(long)]
+    #[arg(long, value_parser = longtail::check::parse_rho)]
     rho: f64,
     #[arg(long, default_value_t = 0)]
     seed: u32,
@@ -261,7 +261,7 @@ enum DataCommand {
         #[arg(long)]
         data: Option<PathBuf>,
         /// Also show the long-tailed counts at this ρ.
-        #[arg(long)]
+        #[arg(long, value_parser = longtail::check::parse_rho)]
         rho: Option<f64>,
     },
     /// Check sizes, labels and official MD5s of every file.
@@ -361,6 +361,13 @@ fn run_reproduce(args: ReproduceArgs) -> Result<()> {
         if !failed.is_empty() {
             eprintln!("not finished: {} (see their logs); the table marks them", failed.join(", "));
         }
+        if let Some(signal) = longtail::interrupt::requested() {
+            eprintln!(
+                "stopped by {}: every training wrote a checkpoint; the same command resumes them",
+                longtail::interrupt::name(signal)
+            );
+            std::process::exit(longtail::interrupt::EXIT_INTERRUPTED);
+        }
     }
     use longtail::report::reproduction::{render, Source, TABLE_MD};
     let source = match &args.results {
@@ -414,6 +421,21 @@ fn run_train(args: TrainArgs) -> Result<()> {
             println!("paused after epoch {epochs_done}; continue with --resume --out {}", run_dir.display());
             return Ok(());
         }
+        Outcome::Interrupted { signal, epochs_done, step } => {
+            let at = if step == 0 {
+                format!("after epoch {epochs_done}")
+            } else {
+                format!("after step {step} of epoch {}", epochs_done + 1)
+            };
+            eprintln!(
+                "stopped by {} {at}, checkpoint written; continue exactly from there with:\n  longtail train --config {} \
+                 --out {} --resume",
+                longtail::interrupt::name(signal),
+                config_path.display(),
+                run_dir.display()
+            );
+            std::process::exit(longtail::interrupt::EXIT_INTERRUPTED);
+        }
     };
     println!(
         "\n{} — {} ρ={} ({} epochs, {:.0} s)",
@@ -451,6 +473,7 @@ fn run_data(cmd: DataCommand) -> Result<()> {
             println!("train: {} images, per class {:?}", train.len(), train.class_counts());
             println!("test:  {} images, per class {:?}", test.len(), test.class_counts());
             if let Some(rho) = rho {
+                subset::check_rho("--rho", rho, train.len(), kind.num_classes())?;
                 let counts = subset::class_counts(train.len(), kind.num_classes(), rho);
                 println!("long-tailed ρ={rho}: {} images, per class {:?}", counts.iter().sum::<usize>(), counts);
             }
@@ -489,6 +512,7 @@ fn run_data(cmd: DataCommand) -> Result<()> {
             let kind = parse_dataset(&dataset)?;
             let dir = cifar::find_dir(kind, data.as_deref())?;
             let train = cifar::load_train(kind, &dir)?;
+            subset::check_rho("--rho", rho, train.len(), kind.num_classes())?;
             let idx = subset::long_tailed_indices(&train.labels, kind.num_classes(), rho, seed);
             let text = subset::format_indices(&idx);
             match out {
@@ -505,6 +529,10 @@ fn run_data(cmd: DataCommand) -> Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Train(_) | Command::Reproduce { .. }) {
+        // A training stops at its next step on SIGTERM / SIGINT / SIGUSR1, with a checkpoint.
+        longtail::interrupt::install();
+    }
     let result = match cli.command {
         Command::Train(args) => run_train(args),
         Command::Eval { run_dir, data, weights, exit_threshold, timing, precise_bn, average_from } => {

@@ -99,7 +99,7 @@ fn every_config_trains_one_short_epoch() {
                     }
                 }
             }
-            Outcome::Paused { .. } => panic!("did not finish"),
+            _ => panic!("did not finish"),
         }
     }
 }

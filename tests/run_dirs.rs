@@ -38,7 +38,7 @@ fn paused_run(epochs: usize, done: usize) -> (tempfile::TempDir, Config) {
     let dir = tempfile::tempdir().unwrap();
     match train(&cfg, &options(dir.path(), false, Some(done))).unwrap() {
         Outcome::Paused { epochs_done } => assert_eq!(epochs_done, done),
-        Outcome::Finished(_) => panic!("expected a paused run"),
+        _ => panic!("expected a paused run"),
     }
     (dir, cfg)
 }
@@ -145,8 +145,15 @@ fn a_state_file_that_points_elsewhere_or_beyond_the_run_is_refused() {
 #[test]
 fn a_checkpoint_without_momentum_is_refused() {
     let (dir, cfg) = paused_run(3, 1);
-    // A weights file put where the training checkpoint belongs.
-    std::fs::copy(dir.path().join(run::BEST_WEIGHTS), dir.path().join("ckpt-0001.ot")).unwrap();
+    // A weights file put where the training checkpoint belongs, with its checksum (a copy that
+    // carries its checksum along passes the check; the missing momentum must still be caught).
+    for suffix in ["", ".sha256"] {
+        std::fs::copy(
+            dir.path().join(format!("{}{suffix}", run::BEST_WEIGHTS)),
+            dir.path().join(format!("ckpt-0001.ot{suffix}")),
+        )
+        .unwrap();
+    }
     let err = error_of(&cfg, &options(dir.path(), true, None));
     assert!(err.contains("no momentum"), "{err}");
 }

@@ -7,8 +7,6 @@
 //!
 //! Every failure names the file and what is wrong with it: a truncated download must never
 //! turn into a silently shorter dataset.
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
@@ -28,7 +26,7 @@ pub const STATS: ChannelStats = ChannelStats { mean: [0.4914, 0.4822, 0.4465], s
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path} is {actual} bytes, expected {expected} ({records} records of {record} bytes); the file is truncated or is not a {kind} batch")]
     WrongSize { path: PathBuf, actual: u64, expected: u64, records: usize, record: usize, kind: &'static str },
@@ -118,6 +116,11 @@ impl Cifar {
         }
     }
 
+    /// Images of the official training set (what long-tailed subsets are drawn from).
+    pub fn train_images(self) -> usize {
+        self.train_files().iter().map(|f| f.records).sum()
+    }
+
     pub fn test_files(self) -> &'static [FileSpec] {
         match self {
             Cifar::Cifar10 => &CIFAR10_TEST,
@@ -185,11 +188,7 @@ pub fn parse_batch(kind: Cifar, path: &Path, bytes: &[u8], records: usize) -> Re
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
-    Ok(bytes)
+    crate::store::read_regular(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })
 }
 
 fn load_files(kind: Cifar, dir: &Path, files: &[FileSpec]) -> Result<ImageSet, DataError> {

@@ -19,7 +19,7 @@ pub const MAX_CLASSES: usize = Label::MAX as usize + 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FolderError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{list} line {line}: expected `relative/path label`, got {text:?}")]
     BadLine { list: PathBuf, line: usize, text: String },
@@ -40,7 +40,8 @@ pub fn load(root: &Path, list: &Path, classes: usize) -> Result<ImageSet, Folder
     if classes > MAX_CLASSES {
         return Err(FolderError::TooManyClasses { classes });
     }
-    let text = std::fs::read_to_string(list).map_err(|source| FolderError::Io { path: list.to_path_buf(), source })?;
+    let text = crate::store::read_regular_string(list)
+        .map_err(|source| FolderError::Io { path: list.to_path_buf(), source })?;
     let mut set: Option<ImageSet> = None;
     let mut first = PathBuf::new();
     for (i, raw) in text.lines().enumerate() {
@@ -81,7 +82,8 @@ fn parse_line<'a>(list: &Path, line: usize, text: &'a str, classes: usize) -> Re
 
 /// The image at `path` as RGB CHW planes.
 fn decode(path: &Path) -> Result<(ImageShape, Vec<u8>), FolderError> {
-    let bytes = std::fs::read(path).map_err(|source| FolderError::Io { path: path.to_path_buf(), source })?;
+    let bytes =
+        crate::store::read_regular(path).map_err(|source| FolderError::Io { path: path.to_path_buf(), source })?;
     let rgb = ::image::load_from_memory(&bytes)
         .map_err(|e| FolderError::Decode { path: path.to_path_buf(), reason: e.to_string() })?
         .to_rgb8();

@@ -30,6 +30,7 @@ pub struct PackCard {
 /// Write the pack of (`rho`, `seed`) from the release in `release_dir` into `out`.
 pub fn write(kind: Cifar, release_dir: &Path, rho: f64, seed: u32, out: &Path) -> Result<PackCard> {
     let full = cifar::load_train(kind, release_dir)?;
+    super::subset::check_rho("rho", rho, full.len(), kind.num_classes())?;
     let kept = long_tailed_indices(&full.labels, kind.num_classes(), rho, seed);
     let train = full.select(&kept);
     let (header, label_at) = kind.label_layout();
@@ -80,7 +81,7 @@ pub fn load_train(kind: Cifar, dir: &Path, card: &PackCard, rho: f64, seed: u32)
         );
     }
     let path = dir.join(TRAIN_FILE);
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = crate::store::read_regular(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let md5 = cifar::md5_hex(&bytes);
     if md5 != card.train_md5 {
         bail!("{} is damaged: MD5 {md5}, its card says {}", path.display(), card.train_md5);

@@ -19,6 +19,24 @@ pub fn class_counts(total_train: usize, num_classes: usize, rho: f64) -> Vec<usi
         .collect()
 }
 
+/// ρ must be finite, ≥ 1 and leave the rarest class at least one image (ρ ≤ n_max): ρ = ∞ or
+/// 10⁶ would give the tail classes no image at all, and the run would train on fewer classes
+/// than it scores.
+pub fn check_rho(key: &str, rho: f64, total_train: usize, num_classes: usize) -> Result<(), crate::check::BadValue> {
+    crate::check::require(rho.is_finite() && rho >= 1.0, key, rho, "must be a finite number ≥ 1")?;
+    let counts = class_counts(total_train, num_classes, rho);
+    crate::check::require(
+        counts.iter().all(|&n| n >= 1),
+        key,
+        rho,
+        &format!(
+            "leaves the rarest class no image (counts end {:?}); ρ ≤ {} here",
+            counts.last().unwrap_or(&0),
+            total_train / num_classes.max(1)
+        ),
+    )
+}
+
 /// Indices (into the full training set) of the long-tailed subset, in kept order: all kept
 /// images of class 0 in shuffled order, then class 1, and so on.
 pub fn long_tailed_indices(labels: &[Label], num_classes: usize, rho: f64, seed: u32) -> Vec<usize> {

@@ -138,6 +138,25 @@ pub fn default_branch_sets(num_classes: usize) -> BranchSets {
 }
 
 impl LossConfig {
+    /// Every number of the section finite and in range (`drw_beta = 1` would divide by zero in
+    /// the effective number; a NaN scale would reach training as "diverged").
+    pub fn validate(&self) -> Result<(), crate::check::BadValue> {
+        use crate::check;
+        check::unit_open("loss.label_smoothing", self.label_smoothing)?;
+        check::unit_closed("loss.alpha", self.alpha)?;
+        check::non_negative("loss.max_m", self.max_m)?;
+        check::positive("loss.scale", self.scale)?;
+        check::unit_open("loss.drw_beta", self.drw_beta)?;
+        check::confidence("loss.exit_threshold", self.exit_threshold)?;
+        let [w1, w2] = self.exit_weights;
+        check::require(
+            [w1, w2].iter().all(|w| w.is_finite() && *w >= 0.0),
+            "loss.exit_weights",
+            format!("[{w1}, {w2}]"),
+            "must be two finite factors ≥ 0 (exit 1, exit 2)",
+        )
+    }
+
     /// The base loss of the early exits: `exit_loss`, else the final loss (`ce` when the final
     /// loss is ResLT, whose branches plain exits do not have).
     pub fn exit_loss_kind(&self) -> LossKind {

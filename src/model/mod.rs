@@ -61,12 +61,21 @@ impl Default for ModelConfig {
     }
 }
 
+/// The most backbone weights a config may ask for (4 GB in fp32 before momentum): a typo such
+/// as `widths = [16, 32, 640000]` is refused by name instead of failing inside libtorch.
+pub const MAX_BACKBONE_WEIGHTS: f64 = 1e9;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("model.arch = {0:?} is not known; available: resnet20, resnet32, resnet44, resnet56, resnet110")]
     UnknownArch(String),
     #[error("model.widths = {0:?}: every width must be positive and non-decreasing")]
     BadWidths([i64; 3]),
+    #[error(
+        "model.widths = {widths:?}: about {millions} million backbone weights, above the limit of 1,000 million \
+         (with momentum and activations that is beyond any one device); narrow the widths (ResNet-32 uses [16, 32, 64])"
+    )]
+    TooLarge { widths: [i64; 3], millions: u64 },
     #[error(
         "model.head = \"grouped\" needs the last stage width divisible by 3, got {0}; use widths like [16, 32, 48]"
     )]
@@ -96,7 +105,13 @@ impl ModelConfig {
         if self.head == HeadKind::Grouped && w[2] % 3 != 0 {
             return Err(ModelError::GroupedWidth(w[2]));
         }
-        Ok(BackboneSpec { widths: w, blocks_per_stage: self.blocks_per_stage()? })
+        let blocks = self.blocks_per_stage()?;
+        // Two 3×3 convolutions per block: a bound on the backbone's weights, before any is made.
+        let weights: f64 = w.iter().map(|&c| 2.0 * blocks as f64 * 9.0 * (c as f64).powi(2)).sum();
+        if weights > MAX_BACKBONE_WEIGHTS {
+            return Err(ModelError::TooLarge { widths: w, millions: (weights / 1e6).round() as u64 });
+        }
+        Ok(BackboneSpec { widths: w, blocks_per_stage: blocks })
     }
 }
 

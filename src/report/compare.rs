@@ -37,7 +37,7 @@ fn load(path: &Path) -> Result<Compared> {
 /// resolved again with today's defaults, so a run trained before a key existed shows the
 /// default it trained with (e.g. `loss.exit_decision = "confidence"`) instead of failing.
 fn config_value(path: &Path, key: &str) -> Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::store::read_regular_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let cfg = crate::config::resolve(&text, &path.display().to_string(), &[])?;
     let mut cur = toml::Value::try_from(&cfg).context("config serialises")?;
     for part in key.split('.') {

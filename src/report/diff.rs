@@ -259,7 +259,7 @@ fn name_list(names: &[String]) -> String {
 
 /// `metrics.jsonl` as epoch → record without its wall-clock fields; a bad line is named.
 fn read_records(path: &Path) -> Result<BTreeMap<usize, Value>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::store::read_regular_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut out = BTreeMap::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let mut record: Value =
@@ -331,7 +331,8 @@ fn weights_files(dir: &Path) -> Result<BTreeSet<String>> {
 
 fn weights_file(a: &Path, b: &Path, name: &str) -> Result<WeightsDiff> {
     let load = |p: &Path| -> Result<BTreeMap<String, Tensor>> {
-        Ok(Tensor::load_multi(p).with_context(|| format!("cannot read weights {}", p.display()))?.into_iter().collect())
+        // Checked against its checksum: a corrupted file is an error, not a difference.
+        Ok(crate::train::checkpoint::read_tensors(p, tch::Device::Cpu)?.into_iter().collect())
     };
     Ok(tensors(&load(a)?, &load(b)?, name))
 }

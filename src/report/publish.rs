@@ -67,12 +67,18 @@ pub fn publish(run_dir: &Path, name: Option<&str>, results: &Path, force: bool) 
         summary.selected_on_validation = Some(selection);
     }
     let name = name.map_or_else(|| summary.name.clone(), str::to_string);
+    // The name becomes results/<name>.json: it must not lead out of the results folder.
+    crate::check::plain_name("the result's name (--name, or the run's)", &name)?;
     std::fs::create_dir_all(results).with_context(|| format!("cannot create {}", results.display()))?;
     let path = results.join(format!("{name}.json"));
     if path.exists() && !force {
         bail!("{} exists; pass --force to replace it, or --name to publish beside it", path.display());
     }
-    store::write_json(&path, &summary)?;
+    let mut text = serde_json::to_string_pretty(&summary)?;
+    text.push('\n');
+    store::atomic_write(&path, text.as_bytes())?;
+    // The folder's SHA256SUMS vouches for every published result; the table and `diff` check it.
+    store::record_in_sums(&path, text.as_bytes())?;
     Ok(Published { path, notes })
 }
 

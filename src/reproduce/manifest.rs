@@ -79,7 +79,8 @@ pub struct Manifest {
 impl Manifest {
     /// Read a manifest; config paths are resolved against `root` and must exist.
     pub fn load(path: &Path, root: &Path) -> Result<Manifest> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read manifest {}", path.display()))?;
+        let text = crate::store::read_regular_string(path)
+            .with_context(|| format!("cannot read manifest {}", path.display()))?;
         let mut m: Manifest = toml::from_str(&text).with_context(|| format!("manifest {}", path.display()))?;
         m.root = root.to_path_buf();
         m.check_headline().with_context(|| format!("manifest {}", path.display()))?;

@@ -80,7 +80,20 @@ pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, 
     let mut running: Vec<(Job, Child, Instant)> = Vec::new();
     let mut started = 0;
     let (mut last_progress, mut last_report) = (String::new(), Instant::now());
+    let mut forwarded = false;
     while !queue.is_empty() || !running.is_empty() {
+        if let Some(signal) = crate::interrupt::requested().filter(|_| !forwarded) {
+            // Each training checkpoints at its next step and exits; nothing new starts.
+            forwarded = true;
+            eprintln!(
+                "{}: asking {} running training(s) to checkpoint and stop; {} queued left for the next call",
+                crate::interrupt::name(signal),
+                running.len(),
+                queue.len()
+            );
+            queue.clear();
+            running.iter().for_each(|(_, child, _)| crate::interrupt::send(child.id(), libc::SIGTERM));
+        }
         while running.len() < jobs && !queue.is_empty() {
             let job = queue.remove(0);
             started += 1;
@@ -123,6 +136,9 @@ pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, 
                         format!("finished: best {:.2}, last {:.2}", s.best.overall, s.last.overall)
                     }
                     Ok(RunStatus::Failed(msg)) => format!("stopped: {msg}"),
+                    Ok(RunStatus::Partial { .. }) if exit.code() == Some(crate::interrupt::EXIT_INTERRUPTED) => {
+                        "stopped on request with a checkpoint (resumable)".to_string()
+                    }
                     Ok(RunStatus::Partial { epochs_done, epochs }) => format!("exited at epoch {epochs_done}/{epochs}"),
                     Ok(RunStatus::NotStarted) => format!("exited before its first epoch ({exit})"),
                     Err(e) => format!("left a run that does not read: {e:#}"),
@@ -192,6 +208,9 @@ fn spawn(job: &Job, opts: &RunnerOptions, threads: Option<usize>) -> Result<Chil
     if let Some(n) = opts.keep_weights_from {
         cmd.arg("--keep-weights-from").arg(n.to_string());
     }
+    // Its own process group: Ctrl-C reaches this runner alone, which asks each training to stop
+    // once (train_missing), so a training never sees the request twice.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
     cmd.spawn().with_context(|| format!("cannot start {}", opts.exe.display()))
 }

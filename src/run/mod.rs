@@ -74,6 +74,9 @@ pub struct RunMeta {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resume {
     pub after_epoch: usize,
+    /// Steps of the next epoch the run had already trained when it stopped (on a signal).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub after_step: usize,
     pub at: String,
     pub command: String,
     pub commit: String,
@@ -84,9 +87,10 @@ pub struct Resume {
 impl Resume {
     /// The record of `invocation` (this process's own [`RunMeta`]) continuing a run after
     /// `after_epoch`.
-    pub fn of(invocation: &RunMeta, after_epoch: usize) -> Self {
+    pub fn of(invocation: &RunMeta, after_epoch: usize, after_step: usize) -> Self {
         Resume {
             after_epoch,
+            after_step,
             at: invocation.started_at.clone(),
             command: invocation.command.clone(),
             commit: invocation.commit.clone(),
@@ -162,6 +166,30 @@ pub struct TrainState {
     pub last: Option<EpochScore>,
     /// Training wall time so far, summed over resumed segments.
     pub wall_seconds: f64,
+    /// Steps of the next epoch already trained: a run stopped by a signal checkpoints mid-epoch
+    /// (`ckpt-EEEE-SSSSS.ot`); 0 between epochs.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub step: usize,
+    /// That epoch's sums over those steps, so its metrics line comes out as if it had never
+    /// stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_epoch: Option<EpochSums>,
+}
+
+/// What an epoch's steps add up to (its metrics line is made from these).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpochSums {
+    pub loss_sum: f64,
+    pub correct: f64,
+    pub seen: usize,
+    /// Training images leaving at each exit, per class: [exit][class] (empty without exits).
+    pub exit_counts: Vec<Vec<f64>>,
+    pub train_seconds: f64,
+    pub data_wait_seconds: f64,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One line of `metrics.jsonl`.
@@ -386,7 +414,8 @@ pub fn status(dir: &Path) -> Result<RunStatus> {
     }
     if d.exists(FAILURE_FILE) {
         let path = d.file(FAILURE_FILE);
-        let msg = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let msg =
+            crate::store::read_regular_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         return Ok(RunStatus::Failed(msg.trim().to_string()));
     }
     if !d.exists(STATE_FILE) {
@@ -533,7 +562,8 @@ impl RunDir {
         if !path.exists() {
             return Ok((Vec::new(), None));
         }
-        let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text =
+            crate::store::read_regular_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let lines: Vec<&str> = text.split_inclusive('\n').collect();
         let mut records = Vec::with_capacity(lines.len());
         let mut torn = None;
@@ -602,6 +632,8 @@ mod tests {
             best: None,
             last: None,
             wall_seconds: 1.0,
+            step: 0,
+            partial_epoch: None,
         };
         crate::store::write_json(&d.file(STATE_FILE), &state).unwrap();
         assert!(matches!(status(dir.path()).unwrap(), RunStatus::Partial { epochs_done: 44, epochs: 200 }));

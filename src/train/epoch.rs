@@ -14,18 +14,24 @@ use crate::config::Config;
 use crate::data::image::ImageSet;
 use crate::data::loader::EpochLoader;
 use crate::loss::Criterion;
-use crate::run::{EpochRecord, RunDir};
+use crate::run::{EpochRecord, EpochSums, RunDir};
 use crate::score::metrics::{exit_fractions, Accuracy, Group};
 
-/// What one epoch's steps add up to.
-pub struct EpochTotals {
-    pub loss_sum: f64,
-    pub correct: f64,
-    pub seen: usize,
-    /// Training images leaving at each exit, per class: [exit][class] (empty without exits).
-    pub exit_counts: Vec<Vec<f64>>,
-    pub train_seconds: f64,
-    pub data_wait_seconds: f64,
+/// How an epoch's steps ended.
+pub enum EpochEnd {
+    /// Every step ran.
+    Done(EpochSums),
+    /// A signal asked for a stop (`crate::interrupt`): `step` steps of the epoch ran, and
+    /// their sums are those of an uninterrupted epoch after as many steps.
+    Interrupted { sums: EpochSums, step: usize, signal: i32 },
+}
+
+/// Where an epoch starts: its first step (0, or where a mid-epoch checkpoint stopped) and the
+/// sums of the steps before it.
+#[derive(Default)]
+pub struct EpochStart {
+    pub step: usize,
+    pub sums: EpochSums,
 }
 
 /// What an epoch trains with, fixed for the whole run.
@@ -41,18 +47,22 @@ pub struct EpochInputs<'a> {
     pub plain: bool,
 }
 
-/// Train epoch `epoch` (0-based) at learning rate `lr`, the bar titled `prefix`. A step the
-/// divergence guard stops ends the run with its message written into the run directory
-/// (`run_files::diverged`), before any weight changes.
+/// Train epoch `epoch` (0-based) at learning rate `lr` from `start`, the bar titled `prefix`.
+/// A step the divergence guard stops ends the run with its message written into the run
+/// directory (`run_files::diverged`), before any weight changes. A stop requested by a signal
+/// is honoured after the step in progress, unless that was the epoch's last (the epoch then
+/// ends as usual and the trainer stops before the next one).
+#[allow(clippy::too_many_arguments)]
 pub fn train_epoch(
     inputs: &EpochInputs,
     session: &mut Session,
-    graphed: Option<&mut GraphedStep>,
+    mut graphed: Option<&mut GraphedStep>,
     epoch: usize,
     lr: f64,
     prefix: String,
     so_far: &SoFar,
-) -> Result<EpochTotals> {
+    start: EpochStart,
+) -> Result<EpochEnd> {
     let (cfg, t) = (inputs.cfg, &inputs.cfg.train);
     let started = Instant::now();
     let mut loader = EpochLoader::new(
@@ -63,52 +73,66 @@ pub fn train_epoch(
         cfg.seed,
         epoch,
         t.workers,
-        0,
+        start.step,
     );
     let pb = progress_bar(inputs.steps, inputs.plain);
     pb.set_prefix(prefix);
-    let mut graphed = graphed;
-    let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0.0f64, 0usize);
-    let mut exit_counts: Vec<Vec<f64>> = Vec::new();
-    for (i, batch) in loader.by_ref().enumerate() {
+    pb.set_position(start.step as u64);
+    let mut sums = start.sums;
+    let (seen_before, seconds_before) = (sums.seen, sums.train_seconds);
+    for (i, batch) in (start.step..).zip(loader.by_ref()) {
         let n = batch.len();
-        let out = graphed::train_step(
-            graphed.as_deref_mut(),
-            &session.net,
-            &mut session.opt,
-            inputs.criterion,
-            &batch,
-            inputs.device,
-            t.channels_last,
-            epoch,
-            lr,
-        )?;
-        let out = out.map_err(|what| run_files::diverged(inputs.dir, epoch, i, &what, so_far.epochs_done))?;
-        loss_sum += out.loss * n as f64;
-        correct += out.correct;
-        seen += n;
-        exit_counts.resize(out.exit_counts.len().max(exit_counts.len()), vec![0.0; inputs.num_classes]);
-        for (acc, step) in exit_counts.iter_mut().zip(&out.exit_counts) {
-            acc.iter_mut().zip(step).for_each(|(a, c)| *a += c);
-        }
-        let ips = seen as f64 / started.elapsed().as_secs_f64();
-        pb.set_message(step_message(loss_sum / seen as f64, lr, ips, so_far.last.as_ref()));
+        let out = super::memory::guarded("a training step", || {
+            graphed::train_step(
+                graphed.as_deref_mut(),
+                &session.net,
+                &mut session.opt,
+                inputs.criterion,
+                &batch,
+                inputs.device,
+                t.channels_last,
+                epoch,
+                lr,
+            )
+            .map_err(anyhow::Error::from)
+        })?;
+        let out = out.map_err(|what| run_files::diverged(inputs.dir, epoch, i, &what))?;
+        sums.add_step(out.loss, out.correct, n, &out.exit_counts, inputs.num_classes);
+        let ips = (sums.seen - seen_before) as f64 / started.elapsed().as_secs_f64();
+        pb.set_message(step_message(sums.loss_sum / sums.seen as f64, lr, ips, so_far.last.as_ref()));
         pb.inc(1);
+        test_hook::count_step();
+        let signal = crate::interrupt::requested().filter(|_| i + 1 < inputs.steps);
+        if let Some(signal) = signal {
+            pb.finish_and_clear();
+            sums.finish_segment(seconds_before, started, loader.waited);
+            return Ok(EpochEnd::Interrupted { sums, step: i + 1, signal });
+        }
     }
     pb.finish_and_clear();
-    let data_wait_seconds = loader.waited.as_secs_f64();
+    sums.finish_segment(seconds_before, started, loader.waited);
     drop(loader);
-    Ok(EpochTotals {
-        loss_sum,
-        correct,
-        seen,
-        exit_counts,
-        train_seconds: started.elapsed().as_secs_f64(),
-        data_wait_seconds,
-    })
+    Ok(EpochEnd::Done(sums))
 }
 
-impl EpochTotals {
+impl EpochSums {
+    /// One step's share: `loss` is the batch mean over its `n` images.
+    fn add_step(&mut self, loss: f64, correct: f64, n: usize, exit_counts: &[Vec<f64>], num_classes: usize) {
+        self.loss_sum += loss * n as f64;
+        self.correct += correct;
+        self.seen += n;
+        self.exit_counts.resize(exit_counts.len().max(self.exit_counts.len()), vec![0.0; num_classes]);
+        for (acc, step) in self.exit_counts.iter_mut().zip(exit_counts) {
+            acc.iter_mut().zip(step).for_each(|(a, c)| *a += c);
+        }
+    }
+
+    /// The time of this invocation's steps, added to that of the segments before it.
+    fn finish_segment(&mut self, seconds_before: f64, started: Instant, waited: std::time::Duration) {
+        self.train_seconds = seconds_before + started.elapsed().as_secs_f64();
+        self.data_wait_seconds += waited.as_secs_f64();
+    }
+
     /// The epoch's line of `metrics.jsonl`: `seconds` include its evaluation, the test scores
     /// are those of this epoch's evaluation (none on epochs the cadence skips).
     pub fn record(
@@ -140,6 +164,25 @@ impl EpochTotals {
                 .then(|| self.exit_counts.iter().map(|row| row.iter().map(|&n| n.round() as u64).collect()).collect()),
             test,
             test_branches,
+        }
+    }
+}
+
+/// A test of the signal path needs a signal at an exact step: `LONGTAIL_TEST_SIGNAL_AFTER_STEPS=N`
+/// raises SIGTERM in this process after its N-th training step (tests only; unset, nothing).
+mod test_hook {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+
+    static STEPS: AtomicUsize = AtomicUsize::new(0);
+
+    pub fn count_step() {
+        static AFTER: OnceLock<Option<usize>> = OnceLock::new();
+        let after = AFTER.get_or_init(|| std::env::var("LONGTAIL_TEST_SIGNAL_AFTER_STEPS").ok()?.parse().ok());
+        if let Some(after) = *after {
+            if STEPS.fetch_add(1, Ordering::SeqCst) + 1 == after {
+                crate::interrupt::raise(libc::SIGTERM);
+            }
         }
     }
 }

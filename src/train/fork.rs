@@ -69,7 +69,8 @@ pub fn start(parent_dir: &Path, out: &Path, cfg: &Config, invocation: &RunMeta) 
         );
     }
     let config_path = parent.file(run::CONFIG_FILE);
-    let text = fs::read_to_string(&config_path).with_context(|| format!("cannot read {}", config_path.display()))?;
+    let text = crate::store::read_regular_string(&config_path)
+        .with_context(|| format!("cannot read {}", config_path.display()))?;
     let parent_cfg = crate::config::resolve(&text, &config_path.display().to_string(), &[])?;
     let changes = config_changes(&parent_cfg, cfg);
     if let Some((key, a, b)) = changes.iter().find(|(k, _, _)| is_fixed(k)) {
@@ -80,6 +81,15 @@ pub fn start(parent_dir: &Path, out: &Path, cfg: &Config, invocation: &RunMeta) 
         );
     }
     let state: TrainState = store::read_json(&state_path)?;
+    if state.step > 0 {
+        bail!(
+            "--fork-from {}: the parent stopped in the middle of epoch {} (step {}); a fork starts from the end of \
+             an epoch, so resume the parent past it first (train --resume --stop-after 1)",
+            parent_dir.display(),
+            state.epochs_done + 1,
+            state.step
+        );
+    }
     if cfg.train.epochs <= state.epochs_done {
         bail!(
             "--fork-from {}: the parent has {} epochs done and this config trains {}: nothing left to train",
@@ -119,7 +129,10 @@ pub fn start(parent_dir: &Path, out: &Path, cfg: &Config, invocation: &RunMeta) 
     for name in [state.checkpoint.as_str(), run::BEST_WEIGHTS] {
         let from = parent.file(name);
         if from.exists() {
-            fs::copy(&from, staging.file(name))
+            // Read checked and written with a fresh checksum: a fork never starts from bytes
+            // that changed after its parent wrote them.
+            let bytes = store::read_checked(&from)?;
+            store::atomic_write_checked(&staging.file(name), &bytes)
                 .with_context(|| format!("cannot copy {} to {}", from.display(), staging.path.display()))?;
         } else if name == state.checkpoint {
             bail!("--fork-from {}: its checkpoint {} is missing", parent_dir.display(), from.display());

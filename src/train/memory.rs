@@ -32,8 +32,51 @@ pub fn keep_freed_memory() -> bool {
     }
 }
 
+/// Run `f`, turning a panic inside it into an error that says what failed and how to fix it.
+/// libtorch reports an allocation that fails (a network too wide for memory, out of memory in
+/// backward) as a C++ exception, which tch's infallible operations turn into a panic; here it
+/// becomes an error naming the cause, without the C++ stack.
+pub fn guarded<T>(what: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let text = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "an unknown failure".into());
+            let cut = text.find("Exception raised from").unwrap_or(text.len());
+            let text = text[..cut].trim();
+            let oom = ["out of memory", "alloc", "DefaultCPUAllocator", "CUDA error"]
+                .iter()
+                .any(|needle| text.to_lowercase().contains(&needle.to_lowercase()));
+            let fix = if oom {
+                "the device ran out of memory: lower train.batch_size or narrow model.widths, or train on a larger device"
+            } else {
+                "this is a bug in longtail or libtorch; please report it with the config"
+            };
+            Err(anyhow::anyhow!("{what} failed inside libtorch: {text}; {fix}"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_panic_becomes_an_error_naming_the_cause_and_the_fix() {
+        let e = super::guarded("a training step", || -> anyhow::Result<()> {
+            panic!("Torch(\"DefaultCPUAllocator: not enough memory: you tried to allocate 8 GB.\nException raised from foo at bar.cpp:1\nframe #0\")")
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("a training step failed inside libtorch: Torch(\"DefaultCPUAllocator: not enough memory"),
+            "{e}"
+        );
+        assert!(e.contains("lower train.batch_size") && !e.contains("frame #0"), "{e}");
+        assert_eq!(super::guarded("x", || Ok(3)).unwrap(), 3);
+    }
+
     #[test]
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn glibc_accepts_the_settings() {

@@ -9,14 +9,29 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use super::checkpoint;
+use super::epoch::EpochStart;
 use super::fork;
 use super::setup::Session;
 use crate::config::Config;
-use crate::run::{self, EpochScore, Resume, RunDir, RunLock, RunMeta, TrainState};
+use crate::run::{self, EpochScore, EpochSums, Resume, RunDir, RunLock, RunMeta, TrainState};
 use crate::store;
 
 pub fn ckpt_name(epochs_done: usize) -> String {
     format!("ckpt-{epochs_done:04}.ot")
+}
+
+/// The checkpoint a signal leaves after `step` steps of epoch `epochs_done + 1`.
+pub fn mid_epoch_ckpt_name(epochs_done: usize, step: usize) -> String {
+    format!("ckpt-{epochs_done:04}-{step:05}.ot")
+}
+
+/// The checkpoint a state must point at: its epoch's, or its step's within the next epoch.
+fn expected_checkpoint(state: &TrainState) -> String {
+    if state.step == 0 {
+        ckpt_name(state.epochs_done)
+    } else {
+        mid_epoch_ckpt_name(state.epochs_done, state.step)
+    }
 }
 
 /// Where a run stands between epochs: what `state.json` records, less the checkpoint's name.
@@ -171,7 +186,16 @@ fn check_state(dir: &RunDir, state: &TrainState, epochs: usize) -> Result<()> {
             state.epochs_done
         );
     }
-    let expected = ckpt_name(state.epochs_done);
+    if state.step > 0 && (state.epochs_done >= epochs || state.partial_epoch.is_none()) {
+        bail!(
+            "{} records step {} of epoch {} without that epoch's sums, or past the run's {epochs} epochs: it is \
+             not a state this trainer writes",
+            file.display(),
+            state.step,
+            state.epochs_done + 1
+        );
+    }
+    let expected = expected_checkpoint(state);
     if state.checkpoint != expected {
         bail!(
             "{} points at {:?}, not at the checkpoint of its epoch {} ({expected}); a state file names only \
@@ -187,19 +211,38 @@ fn check_state(dir: &RunDir, state: &TrainState, epochs: usize) -> Result<()> {
     Ok(())
 }
 
+/// Where a run continues from: what `state.json` recorded, loaded into the session.
+pub struct Restored {
+    pub so_far: SoFar,
+    /// The resume to record in meta.json with this invocation's first checkpoint (none for a
+    /// new run, or a fork, whose parent is recorded instead).
+    pub pending_resume: Option<Resume>,
+    /// Where the first epoch of this invocation starts (mid-epoch after a signal).
+    pub start: EpochStart,
+}
+
 /// Load the saved state into the session and cut `metrics.jsonl` back to its checkpoint.
-/// Returns where the run stands, and the resume to record in meta.json with this invocation's
-/// first checkpoint (none for a fork, whose parent is recorded instead).
+/// `steps` is the run's steps per epoch, which a mid-epoch state must lie within.
 pub fn restore(
     opened: &Opened,
     session: &mut Session,
     meta: &RunMeta,
     invocation: &RunMeta,
-) -> Result<(SoFar, Option<Resume>)> {
-    let Some(st) = &opened.state else { return Ok((SoFar::default(), None)) };
+    steps: usize,
+) -> Result<Restored> {
+    let Some(st) = &opened.state else {
+        return Ok(Restored { so_far: SoFar::default(), pending_resume: None, start: EpochStart::default() });
+    };
     let dir = &opened.dir;
+    if st.step >= steps {
+        bail!(
+            "{} records step {} of an epoch of {steps} steps: it is not this run's state",
+            dir.file(run::STATE_FILE).display(),
+            st.step
+        );
+    }
     let momentum = checkpoint::load(&dir.file(&st.checkpoint), &mut session.vs)?;
-    if momentum.is_empty() && st.epochs_done > 0 {
+    if momentum.is_empty() && (st.epochs_done > 0 || st.step > 0) {
         bail!(
             "{} holds weights but no momentum buffers: it is a weights file, not a training checkpoint, so the \
              run cannot continue exactly from it",
@@ -217,15 +260,17 @@ pub fn restore(
         wall_seconds: st.wall_seconds,
     };
     let epochs_done = st.epochs_done;
+    let start = EpochStart { step: st.step, sums: st.partial_epoch.clone().unwrap_or_default() };
     if let Some(f) = meta.forked_from.as_ref().filter(|_| opened.forked) {
         let changed = if f.changed.is_empty() { "nothing".to_string() } else { f.changed.join("; ") };
         eprintln!("forked {} from {} after epoch {epochs_done}; changed: {changed}", dir.path.display(), f.parent);
-        return Ok((so_far, None));
+        return Ok(Restored { so_far, pending_resume: None, start });
     }
     // Recorded in meta.json with this invocation's first checkpoint, so an attempt that stops
-    // before finishing an epoch leaves no trace.
-    eprintln!("resuming {} after epoch {epochs_done}", dir.path.display());
-    Ok((so_far, Some(Resume::of(invocation, epochs_done))))
+    // before writing one leaves no trace.
+    let within = if st.step > 0 { format!(", step {} of epoch {}", st.step, epochs_done + 1) } else { String::new() };
+    eprintln!("resuming {} after epoch {epochs_done}{within}", dir.path.display());
+    Ok(Restored { so_far, pending_resume: Some(Resume::of(invocation, epochs_done, st.step)), start })
 }
 
 /// Add this invocation's resume record to meta.json, once.
@@ -249,32 +294,51 @@ pub fn save_epoch(dir: &RunDir, session: &Session, so_far: &SoFar, keep_weights_
         std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
         checkpoint::save_weights(&kept, &session.vs)?;
     }
+    write_state(dir, so_far, ckpt, 0, None)
+}
+
+/// A signal stopped epoch `so_far.epochs_done + 1` after `step` steps: checkpoint there, with
+/// the epoch's sums so far in `state.json`, so resuming continues that epoch bit for bit.
+pub fn save_mid_epoch(dir: &RunDir, session: &Session, so_far: &SoFar, step: usize, sums: &EpochSums) -> Result<()> {
+    let ckpt = mid_epoch_ckpt_name(so_far.epochs_done, step);
+    checkpoint::save(&dir.file(&ckpt), &session.vs, &session.opt.buffers())?;
+    write_state(dir, so_far, ckpt, step, Some(sums.clone()))
+}
+
+/// Point `state.json` at `ckpt`, then delete every other rolling checkpoint (the one it
+/// replaces, and a mid-epoch one the epoch has now passed).
+fn write_state(dir: &RunDir, so_far: &SoFar, ckpt: String, step: usize, partial: Option<EpochSums>) -> Result<()> {
     let state = TrainState {
-        epochs_done,
-        checkpoint: ckpt,
+        epochs_done: so_far.epochs_done,
+        checkpoint: ckpt.clone(),
         best: so_far.best.clone(),
         last: so_far.last.clone(),
         wall_seconds: so_far.wall_seconds,
+        step,
+        partial_epoch: partial,
     };
-    store::write_json(&dir.file(run::STATE_FILE), &state)
-}
-
-/// Delete the checkpoint the one of `epochs_done` replaces (after `state.json` names the new one).
-pub fn remove_previous_checkpoint(dir: &RunDir, epochs_done: usize) {
-    if epochs_done > 1 {
-        let _ = std::fs::remove_file(dir.file(&ckpt_name(epochs_done - 1)));
+    store::write_json(&dir.file(run::STATE_FILE), &state)?;
+    for old in checkpoints_in(dir)?.into_iter().filter(|name| *name != ckpt) {
+        store::remove_with_checksum(&dir.file(&old));
     }
+    Ok(())
 }
 
 /// The divergence guard stopped a step: the message, also left in the run directory (the
 /// failure file) for `reproduce` and for people.
-pub fn diverged(dir: &RunDir, epoch: usize, step: usize, what: &str, epochs_done: usize) -> anyhow::Error {
+pub fn diverged(dir: &RunDir, epoch: usize, step: usize, what: &str) -> anyhow::Error {
+    // The last good checkpoint is whatever state.json names; a run that diverges in its first
+    // epoch has none yet.
+    let saved = store::read_json::<TrainState>(&dir.file(run::STATE_FILE)).ok();
+    let intact = match saved {
+        Some(st) => format!("the last good checkpoint ({}) is intact", dir.file(&st.checkpoint).display()),
+        None => "no checkpoint was written yet (the run starts over with --resume)".to_string(),
+    };
     let msg = format!(
-        "training diverged at epoch {}, step {}: {what}; the run stopped before this step \
-         changed any weight, and the last good checkpoint ({}) is intact",
+        "training diverged at epoch {}, step {}: {what}; the run stopped before this step changed any weight, and \
+         {intact}",
         epoch + 1,
         step + 1,
-        dir.file(&ckpt_name(epochs_done)).display()
     );
     let _ = store::atomic_write(&dir.file(run::FAILURE_FILE), format!("{msg}\n").as_bytes());
     anyhow::anyhow!(msg)

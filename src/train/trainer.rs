@@ -9,8 +9,9 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use tch::Device;
 
-use super::epoch::{train_epoch, EpochInputs};
+use super::epoch::{train_epoch, EpochEnd, EpochInputs};
 use super::graphed::{self, GraphedStep};
+use super::memory::guarded;
 use super::progress::{epoch_line, EpochClock};
 use super::run_files;
 use super::setup::{build, load_data, resolve_device};
@@ -55,6 +56,14 @@ pub enum Outcome {
     Paused {
         epochs_done: usize,
     },
+    /// A signal asked for a stop (`crate::interrupt`): a checkpoint was written after `step`
+    /// steps of epoch `epochs_done + 1` (0: at the end of epoch `epochs_done`), from which
+    /// `--resume` continues exactly.
+    Interrupted {
+        signal: i32,
+        epochs_done: usize,
+        step: usize,
+    },
 }
 
 /// Train (or resume) a run to completion and write its summary.
@@ -82,15 +91,16 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
     let criterion = Criterion::new(&cfg.loss, &data.train_counts, device);
     let train_set = Arc::new(data.train);
 
-    let mut s = build(cfg, device, num_classes, train_set.shape)?;
-    let (mut so_far, mut pending_resume) = run_files::restore(&opened, &mut s, &meta, &invocation)?;
+    let mut s = guarded("building the network", || build(cfg, device, num_classes, train_set.shape))?;
+    let steps = steps_per_epoch(cfg, train_set.len())?;
+    let restored = run_files::restore(&opened, &mut s, &meta, &invocation, steps)?;
+    let (mut so_far, mut pending_resume, mut start) = (restored.so_far, restored.pending_resume, restored.start);
     let t = &cfg.train;
     let mut graphed = if opts.cuda_graphs {
         Some(GraphedStep::new(device, t.batch_size, train_set.shape, t.channels_last)?)
     } else {
         None
     };
-    let steps = steps_per_epoch(cfg, train_set.len())?;
     announce(cfg, train_set.len(), &data.train_counts, steps, device);
     let inputs = EpochInputs {
         cfg,
@@ -111,13 +121,27 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             eprintln!("stopping after epoch {} as asked; continue with --resume", so_far.epochs_done);
             return Ok(Outcome::Paused { epochs_done: so_far.epochs_done });
         }
+        if let Some(signal) = crate::interrupt::requested() {
+            // Between epochs: the checkpoint of the last one is the place to continue from.
+            return Ok(Outcome::Interrupted { signal, epochs_done: so_far.epochs_done, step: 0 });
+        }
         let started = Instant::now();
         let lr = schedule.lr(epoch);
         let prefix = format!("epoch {}/{} (run ETA {})", epoch + 1, t.epochs, clock.eta(t.epochs - epoch));
-        let totals = train_epoch(&inputs, &mut s, graphed.as_mut(), epoch, lr, prefix, &so_far)?;
+        let earlier_segments = start.sums.train_seconds;
+        let start_here = std::mem::take(&mut start);
+        let totals = match train_epoch(&inputs, &mut s, graphed.as_mut(), epoch, lr, prefix, &so_far, start_here)? {
+            EpochEnd::Done(sums) => sums,
+            EpochEnd::Interrupted { sums, step, signal } => {
+                so_far.wall_seconds += started.elapsed().as_secs_f64();
+                run_files::save_mid_epoch(dir, &s, &so_far, step, &sums)?;
+                run_files::record_resume(dir, &mut meta, &mut pending_resume)?;
+                return Ok(Outcome::Interrupted { signal, epochs_done: so_far.epochs_done, step });
+            }
+        };
         let (mut test_acc, mut test_branches) = (None, None);
         if cfg.eval_at(epoch) {
-            let scored = score(&s.net, &test, cfg.eval.batch_size, num_classes, &groups);
+            let scored = guarded("evaluating", || Ok(score(&s.net, &test, cfg.eval.batch_size, num_classes, &groups)))?;
             let epoch_score = EpochScore::new(epoch + 1, &scored.fused.accuracy);
             if so_far.best.as_ref().is_none_or(|b| epoch_score.overall > b.overall) {
                 so_far.best = Some(epoch_score.clone());
@@ -127,14 +151,15 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
             (test_acc, test_branches) = (Some(scored.fused.accuracy.clone()), scored.branches.clone());
             last_eval = Some((scored.fused, scored.branches));
         }
-        let seconds = started.elapsed().as_secs_f64();
-        so_far.wall_seconds += seconds;
+        let seconds_here = started.elapsed().as_secs_f64();
+        so_far.wall_seconds += seconds_here;
+        // An epoch a signal split: its time is that of both segments.
+        let seconds = earlier_segments + seconds_here;
         so_far.epochs_done = epoch + 1;
         let record = totals.record(so_far.epochs_done, lr, seconds, &groups, test_acc, test_branches);
         dir.append_metrics(&record)?;
         run_files::save_epoch(dir, &s, &so_far, opts.keep_weights_from)?;
         run_files::record_resume(dir, &mut meta, &mut pending_resume)?;
-        run_files::remove_previous_checkpoint(dir, so_far.epochs_done);
         clock.record(seconds);
         eprintln!("{}", epoch_line(&record, t.epochs, so_far.best.as_ref(), &clock.eta(t.epochs - so_far.epochs_done)));
     }
@@ -144,7 +169,7 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
     run_files::record_resume(dir, &mut meta, &mut pending_resume)?;
     let groups = GroupsInfo::new(rule.describe(), data.train_counts.clone(), &groups);
     let summary = summary(cfg, meta, so_far, scores, groups);
-    store::write_json(&dir.file(run::SUMMARY_FILE), &summary)?;
+    store::write_json_checked(&dir.file(run::SUMMARY_FILE), &summary)?;
     Ok(Outcome::Finished(Box::new(summary)))
 }
 

@@ -36,6 +36,24 @@ impl Default for AugmentConfig {
 }
 
 impl AugmentConfig {
+    /// The section's numbers in range, before any image is read.
+    pub fn validate(&self) -> Result<(), crate::check::BadValue> {
+        use crate::check;
+        check::require(self.crop_padding <= 16, "data.augment.crop_padding", self.crop_padding, "must be ≤ 16")?;
+        check::require(
+            self.cutout <= 1024,
+            "data.augment.cutout",
+            self.cutout,
+            "must be ≤ 1024 pixels (0 turns Cutout off)",
+        )?;
+        check::require(
+            self.mixup.is_finite() && self.mixup >= 0.0,
+            "data.augment.mixup",
+            self.mixup,
+            "must be a finite number ≥ 0 (0 turns Mixup off)",
+        )
+    }
+
     /// Whether every augmentation asked for applies to images of `shape`. Crop, flip, Cutout and
     /// Mixup work at any size; the AutoAugment policy is CIFAR-10's, learned and implemented for
     /// 32×32 RGB images.

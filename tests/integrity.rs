@@ -1,0 +1,96 @@
+//! Integrity you can check: every checkpoint and summary has a SHA-256 beside it, and every
+//! published result a line in `results/SHA256SUMS`; a changed byte is an error naming the file,
+//! on resume, on `publish` and on reading the table. Tiny trainings on the synthetic fixture.
+mod common;
+
+use std::path::Path;
+
+use longtail::config::{resolve, Config};
+use longtail::report::publish::publish;
+use longtail::run::{self, Summary};
+use longtail::store;
+use longtail::train::trainer::{train, Outcome, TrainOptions};
+
+fn tiny(epochs: usize) -> Config {
+    let o: Vec<String> = [
+        "data.rho=1",
+        "data.max_per_class=16",
+        "model.arch=\"resnet20\"",
+        "model.widths=[4, 8, 8]",
+        "train.batch_size=32",
+        &format!("train.epochs={epochs}"),
+        "train.threads=1",
+        "eval.max_test_images=100",
+        "name=\"tiny\"",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    resolve("device = \"cpu\"\n[train]\nrecipe = \"ldam\"\n", "test", &o).unwrap()
+}
+
+fn options(dir: &Path, resume: bool, stop_after: Option<usize>) -> TrainOptions {
+    TrainOptions { resume, stop_after, ..common::train_options(dir, Some(common::fixture_cifar10())) }
+}
+
+fn flip_a_byte(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = bytes.len() * 2 / 3;
+    bytes[at] ^= 0x01;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_flipped_byte_in_a_checkpoint_stops_the_resume_by_name() {
+    let cfg = tiny(2);
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(train(&cfg, &options(dir.path(), false, Some(1))).unwrap(), Outcome::Paused { .. }));
+    let ckpt = dir.path().join("ckpt-0001.ot");
+    let sidecar = std::fs::read_to_string(store::checksum_path(&ckpt)).unwrap();
+    assert!(sidecar.trim_end().ends_with("  ckpt-0001.ot"), "{sidecar}");
+    flip_a_byte(&ckpt);
+    let e = match train(&cfg, &options(dir.path(), true, None)) {
+        Ok(_) => panic!("a corrupted checkpoint was loaded"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(e.contains("ckpt-0001.ot does not match its checksum"), "{e}");
+}
+
+#[test]
+fn an_edited_summary_is_not_published_and_an_edited_result_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let Outcome::Finished(_) = train(&tiny(1), &options(dir.path(), false, None)).unwrap() else {
+        panic!("did not finish")
+    };
+    let summary_path = dir.path().join(run::SUMMARY_FILE);
+    let honest = std::fs::read_to_string(&summary_path).unwrap();
+    let mut s: Summary = serde_json::from_str(&honest).unwrap();
+    s.best.overall = 99.9;
+    store::write_json(&summary_path, &s).unwrap(); // by hand: the checksum stays the old one
+    let results = dir.path().join("results");
+    let e = format!("{:#}", publish(dir.path(), None, &results, false).unwrap_err());
+    assert!(e.contains("summary.json does not match its checksum"), "{e}");
+    assert!(!results.join("tiny.json").exists());
+
+    std::fs::write(&summary_path, &honest).unwrap();
+    let published = publish(dir.path(), None, &results, false).unwrap();
+    let sums = std::fs::read_to_string(results.join(store::SUMS_FILE)).unwrap();
+    let bytes = std::fs::read(&published.path).unwrap();
+    assert_eq!(sums, format!("{}  tiny.json\n", store::sha256_hex(&bytes)));
+    assert!(Summary::read(&published.path).is_ok());
+    // A second result joins the list in name order; republishing replaces its own line.
+    publish(dir.path(), Some("a-copy"), &results, false).unwrap();
+    publish(dir.path(), None, &results, true).unwrap();
+    let names: Vec<String> = std::fs::read_to_string(results.join(store::SUMS_FILE))
+        .unwrap()
+        .lines()
+        .map(|l| l.split("  ").nth(1).unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["a-copy.json", "tiny.json"]);
+
+    let mut edited: Summary = Summary::read(&published.path).unwrap();
+    edited.last.overall += 1.0;
+    store::write_json(&published.path, &edited).unwrap();
+    let e = format!("{:#}", Summary::read(&published.path).unwrap_err());
+    assert!(e.contains("tiny.json does not match its line in") && e.contains("SHA256SUMS"), "{e}");
+}
