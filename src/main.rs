@@ -427,11 +427,11 @@ fn run_train(args: TrainArgs) -> Result<()> {
             } else {
                 format!("after step {step} of epoch {}", epochs_done + 1)
             };
+            // The command as typed, which already names the data, threads and so on.
+            let again = if opts.resume { opts.command.clone() } else { format!("{} --resume", opts.command) };
             eprintln!(
-                "stopped by {} {at}, checkpoint written; continue exactly from there with:\n  longtail train --config {} \
-                 --out {} --resume",
+                "stopped by {} {at}, checkpoint written in {}; continue exactly from there with:\n  {again}",
                 longtail::interrupt::name(signal),
-                config_path.display(),
                 run_dir.display()
             );
             std::process::exit(longtail::interrupt::EXIT_INTERRUPTED);

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use longtail::config::{resolve, Config};
 use longtail::report::publish::publish;
-use longtail::run::{self, Summary};
+use longtail::run::{self, RunDir, Summary};
 use longtail::store;
 use longtail::train::trainer::{train, Outcome, TrainOptions};
 
@@ -93,4 +93,60 @@ fn an_edited_summary_is_not_published_and_an_edited_result_is_not_read() {
     store::write_json(&published.path, &edited).unwrap();
     let e = format!("{:#}", Summary::read(&published.path).unwrap_err());
     assert!(e.contains("tiny.json does not match its line in") && e.contains("SHA256SUMS"), "{e}");
+}
+
+/// A small tmpfs, unmounted when dropped; `None` where this user may not mount (not root).
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(dir))
+    }
+
+    fn grow(&self, size: &str) {
+        let remount = format!("remount,size={size}");
+        let s = std::process::Command::new("mount").args(["-o", &remount]).arg(self.0.path()).status().unwrap();
+        assert!(s.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_an_error_and_the_run_resumes_once_there_is_room() {
+    let Some(disk) = SmallDisk::mount("400k") else {
+        eprintln!("skipped: this user cannot mount a small tmpfs to fill (needs root)");
+        return;
+    };
+    let run = disk.0.path().join("run");
+    let cfg = tiny(30);
+    let opts = TrainOptions { keep_weights_from: Some(1), ..options(&run, false, None) };
+    let e = match train(&cfg, &opts) {
+        Ok(_) => panic!("30 epochs of kept weights fit in 400 kB"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(e.contains("No space left on device") && e.contains(".ot"), "{e}");
+    let leftovers: Vec<String> = std::fs::read_dir(&run)
+        .unwrap()
+        .chain(std::fs::read_dir(run.join(run::KEPT_WEIGHTS_DIR)).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "half-written temporaries left: {leftovers:?}");
+    disk.grow("8m");
+    let resumed = TrainOptions { keep_weights_from: Some(1), ..options(&run, true, None) };
+    let Outcome::Finished(summary) = train(&cfg, &resumed).unwrap() else { panic!("did not finish") };
+    assert_eq!(summary.epochs, 30);
+    assert_eq!(RunDir::new(&run).read_metrics().unwrap().len(), 30);
 }

@@ -218,7 +218,16 @@ fn load_weights(run: &mut SavedRun, req: &EvalRequest) -> Result<(usize, Vec<Str
         }
         None => {
             run.load(&weights_file(run, req.weights))?;
-            Ok((epoch, Vec::new()))
+            let mut notes = Vec::new();
+            if req.weights == Weights::Last && run.state.step > 0 {
+                notes.push(format!(
+                    "The run stopped in the middle of epoch {} (after step {}): these are the weights from there, \
+                     not from the end of epoch {epoch}.",
+                    epoch + 1,
+                    run.state.step
+                ));
+            }
+            Ok((epoch, notes))
         }
     }
 }
