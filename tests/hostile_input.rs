@@ -46,6 +46,7 @@ fn numbers_that_would_train_wrongly_are_refused_naming_the_key() {
         ("eval.exit_threshold=0.0", "eval.exit_threshold"),
         ("name=\"../escape\"", "name = \"../escape\""),
         ("name=\"\"", "name"),
+        ("model.widths=[16, 32, 100000]", "model.widths = [16, 32, 100000]: about"),
     ];
     for (set, expected) in cases {
         let e = refused(set);

@@ -70,6 +70,8 @@ fn an_edited_summary_is_not_published_and_an_edited_result_is_not_read() {
     let results = dir.path().join("results");
     let e = format!("{:#}", publish(dir.path(), None, &results, false).unwrap_err());
     assert!(e.contains("summary.json does not match its checksum"), "{e}");
+    let e = format!("{:#}", longtail::report::diff::diff(dir.path(), dir.path()).unwrap_err());
+    assert!(e.contains("summary.json does not match its checksum"), "diff reads it too: {e}");
     assert!(!results.join("tiny.json").exists());
 
     std::fs::write(&summary_path, &honest).unwrap();

@@ -87,6 +87,8 @@ fn trains_what_is_missing_and_marks_the_rest() {
     assert!(err.contains("c stopped: training diverged") && err.contains("its log ends"), "{err}");
     let row_c = out.lines().find(|l| l.contains("Row C")).unwrap();
     assert!(row_c.contains("stopped: training diverged at epoch 1"), "{row_c}");
+    // In its first epoch there is no checkpoint to cite: it says so instead of naming one.
+    assert!(row_c.contains("no checkpoint was written yet") && !row_c.contains("ckpt-0000"), "{row_c}");
     let (code, _, err) = with(&["--data", data.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("c: stopped earlier") && err.contains("--retry-failed"), "{err}");

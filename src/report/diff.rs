@@ -204,6 +204,13 @@ pub fn diff(a: &Path, b: &Path) -> Result<RunDiff> {
         _ => bail!("compare two run directories or two weights files, not one of each"),
     }
     let (da, db) = (RunDir::new(a), RunDir::new(b));
+    // A summary that no longer matches its checksum makes the run not the one it claims to be:
+    // an error naming the file, before any comparison says "the same".
+    for d in [&da, &db] {
+        if d.exists(run::SUMMARY_FILE) {
+            crate::run::Summary::read(&d.file(run::SUMMARY_FILE))?;
+        }
+    }
     let config = config_changes(
         &config::load(&da.file(run::CONFIG_FILE), &[])?,
         &config::load(&db.file(run::CONFIG_FILE), &[])?,
