@@ -6,7 +6,9 @@
 # inside a working session), then the other rows two at a time at one thread each (1.12× the
 # images per second of one run at two threads on 2 cores; README, Speed). Every row keeps its
 # weights from epoch 161 on, for `select`. Published or finished rows are skipped; stopped ones
-# resume.
+# resume. To stop it at the end of a session: `pkill -TERM -f 'longtail-.* reproduce'` (each
+# training checkpoints at its next step and exits 75; binaries before 08f7f6e lose the epoch in
+# progress), wait for the trainings to exit, then scripts/carry-run.sh each unfinished run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-/work/runs/report}
