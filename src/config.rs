@@ -284,8 +284,8 @@ impl Config {
 
     /// ρ must leave the rarest class at least one image; a folder dataset is long-tailed already.
     fn validate_data(&self) -> Result<(), BadValue> {
+        // Finite and ≥ 1 is checked by `check_rho`, or implied by ρ = 1 for a folder dataset.
         let rho = self.data.rho;
-        check::require(rho.is_finite() && rho >= 1.0, "data.rho", rho, "must be a finite number ≥ 1")?;
         if let Some(n) = self.data.max_per_class {
             check::at_least_one("data.max_per_class", n)?;
         }

@@ -5,28 +5,14 @@ mod common;
 
 use std::path::Path;
 
-use longtail::config::{resolve, Config};
+use longtail::config::Config;
 use longtail::report::publish::publish;
 use longtail::run::{self, RunDir, Summary};
 use longtail::store;
 use longtail::train::trainer::{train, Outcome, TrainOptions};
 
 fn tiny(epochs: usize) -> Config {
-    let o: Vec<String> = [
-        "data.rho=1",
-        "data.max_per_class=16",
-        "model.arch=\"resnet20\"",
-        "model.widths=[4, 8, 8]",
-        "train.batch_size=32",
-        &format!("train.epochs={epochs}"),
-        "train.threads=1",
-        "eval.max_test_images=100",
-        "name=\"tiny\"",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    resolve("device = \"cpu\"\n[train]\nrecipe = \"ldam\"\n", "test", &o).unwrap()
+    common::tiny_config(epochs, &["name=\"tiny\""])
 }
 
 fn options(dir: &Path, resume: bool, stop_after: Option<usize>) -> TrainOptions {

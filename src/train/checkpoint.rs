@@ -58,9 +58,13 @@ pub fn read_tensors(path: &Path, device: Device) -> Result<Vec<(String, Tensor)>
 /// A libtorch error without the C++ stack it carries ("Exception raised from …" and ~20
 /// frames), which says nothing to a user.
 pub fn tch_message(e: &TchError) -> String {
-    let text = e.to_string();
+    without_cpp_stack(&e.to_string()).to_string()
+}
+
+/// `text` up to the C++ stack libtorch appends to its messages.
+pub fn without_cpp_stack(text: &str) -> &str {
     let cut = text.find("Exception raised from").unwrap_or(text.len());
-    text[..cut].trim().to_string()
+    text[..cut].trim()
 }
 
 /// Save only the model variables (e.g. the best epoch's weights).

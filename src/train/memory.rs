@@ -45,8 +45,7 @@ pub fn guarded<T>(what: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::
                 .cloned()
                 .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "an unknown failure".into());
-            let cut = text.find("Exception raised from").unwrap_or(text.len());
-            let text = text[..cut].trim();
+            let text = super::checkpoint::without_cpp_stack(&text);
             let oom = ["out of memory", "alloc", "DefaultCPUAllocator", "CUDA error"]
                 .iter()
                 .any(|needle| text.to_lowercase().contains(&needle.to_lowercase()));

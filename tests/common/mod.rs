@@ -162,3 +162,21 @@ impl XorShift {
         (self.next() % n as u64) as usize
     }
 }
+
+/// The tiny training the run-directory and integrity tests use (ResNet-20 4/8/8, 16 images per
+/// class, batch 32: 5 steps an epoch, on CPU at one thread), plus `extra` overrides.
+pub fn tiny_config(epochs: usize, extra: &[&str]) -> longtail::config::Config {
+    let epochs = format!("train.epochs={epochs}");
+    let base = [
+        "data.rho=1",
+        "data.max_per_class=16",
+        "model.arch=\"resnet20\"",
+        "model.widths=[4, 8, 8]",
+        "train.batch_size=32",
+        epochs.as_str(),
+        "train.threads=1",
+        "eval.max_test_images=100",
+    ];
+    let o: Vec<String> = base.iter().chain(extra).map(|s| s.to_string()).collect();
+    longtail::config::resolve("device = \"cpu\"\n[train]\nrecipe = \"ldam\"\n", "test", &o).unwrap()
+}
