@@ -54,16 +54,9 @@ impl AugmentConfig {
         )
     }
 
-    /// Whether every augmentation asked for applies to images of `shape`. Crop, flip, Cutout and
-    /// Mixup work at any size; the AutoAugment policy is CIFAR-10's, learned and implemented for
-    /// 32×32 RGB images.
+    /// Whether every augmentation asked for applies to images of `shape`. Every one works at any
+    /// height and width (AutoAugment scales its translations to the image); all take RGB.
     pub fn check(&self, shape: ImageShape) -> Result<(), String> {
-        if self.autoaugment && shape != super::cifar::SHAPE {
-            return Err(format!(
-                "data.augment.autoaugment: the CIFAR-10 policy runs on 3×32×32 images, and these are {shape}; \
-                 set data.augment.autoaugment = false for this dataset"
-            ));
-        }
         if shape.channels != 3 {
             return Err(format!("images of {shape}: the augmentations and normalisation take 3-channel (RGB) images"));
         }
@@ -117,7 +110,7 @@ pub fn augment(src: &[u8], dst: &mut [u8], shape: ImageShape, cfg: &AugmentConfi
     let flip = cfg.flip && rng.coin(0.5);
     crop_flip(src, dst, shape, cfg.crop_padding, dy, dx, flip);
     if cfg.autoaugment {
-        autoaugment::cifar10_policy(dst, rng);
+        autoaugment::cifar10_policy(dst, shape, rng);
     }
     if cfg.cutout > 0 {
         let (cy, cx) = (rng.below(shape.height), rng.below(shape.width));
@@ -242,7 +235,9 @@ mod tests {
         assert!(AugmentConfig::default().check(shape).is_ok());
         let auto = AugmentConfig { autoaugment: true, ..Default::default() };
         assert!(auto.check(SHAPE).is_ok());
-        assert!(auto.check(shape).unwrap_err().contains("data.augment.autoaugment"));
+        assert!(auto.check(shape).is_ok(), "AutoAugment runs on any size");
+        let grey = ImageShape { channels: 1, ..shape };
+        assert!(auto.check(grey).unwrap_err().contains("3-channel"));
     }
 
     #[test]
