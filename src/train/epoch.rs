@@ -8,7 +8,7 @@ use tch::Device;
 
 use super::graphed::{self, GraphedStep};
 use super::progress::{progress_bar, step_message};
-use super::run_files::{self, SoFar};
+use super::run_files::{self, EpochStart, SoFar};
 use super::setup::Session;
 use crate::config::Config;
 use crate::data::image::ImageSet;
@@ -24,14 +24,6 @@ pub enum EpochEnd {
     /// A signal asked for a stop (`crate::interrupt`): `step` steps of the epoch ran, and
     /// their sums are those of an uninterrupted epoch after as many steps.
     Interrupted { sums: EpochSums, step: usize, signal: i32 },
-}
-
-/// Where an epoch starts: its first step (0, or where a mid-epoch checkpoint stopped) and the
-/// sums of the steps before it.
-#[derive(Default)]
-pub struct EpochStart {
-    pub step: usize,
-    pub sums: EpochSums,
 }
 
 /// What an epoch trains with, fixed for the whole run.

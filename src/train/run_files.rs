@@ -9,7 +9,6 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use super::checkpoint;
-use super::epoch::EpochStart;
 use super::fork;
 use super::setup::Session;
 use crate::config::Config;
@@ -209,6 +208,14 @@ fn check_state(dir: &RunDir, state: &TrainState, epochs: usize) -> Result<()> {
         bail!("{} points at {expected}, which is not in {}", file.display(), dir.path.display());
     }
     Ok(())
+}
+
+/// Where an epoch starts: its first step (0, or where a mid-epoch checkpoint stopped) and the
+/// sums of the steps before it.
+#[derive(Default)]
+pub struct EpochStart {
+    pub step: usize,
+    pub sums: EpochSums,
 }
 
 /// Where a run continues from: what `state.json` recorded, loaded into the session.
