@@ -74,7 +74,7 @@ fn bench_config(nhwc: bool, workers: usize) -> Result<Config> {
 
 fn train_step_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
     let mut m = build(cfg, o.device, 10, crate::data::cifar::SHAPE)?;
-    let criterion = Criterion::new(&cfg.loss, &[1; 10], o.device);
+    let criterion = Criterion::new(&cfg.loss, &m.net, &[1; 10], o.device)?;
     let xs = Tensor::randn([o.batch as i64, 3, 32, 32], (Kind::Float, o.device));
     let xs = if cfg.train.channels_last { channels_last(&xs) } else { xs };
     let ys = Tensor::randint(10, [o.batch as i64], (Kind::Int64, o.device));
@@ -116,7 +116,7 @@ fn synthetic_batch(n: usize, seed: u64) -> Batch {
 
 fn graphed_step_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
     let mut m = build(cfg, o.device, 10, crate::data::cifar::SHAPE)?;
-    let criterion = Criterion::new(&cfg.loss, &[1; 10], o.device);
+    let criterion = Criterion::new(&cfg.loss, &m.net, &[1; 10], o.device)?;
     let batch = synthetic_batch(o.batch, 1);
     let mut g = GraphedStep::new(o.device, o.batch, crate::data::cifar::SHAPE, cfg.train.channels_last)?;
     let mut run = |n: usize| -> Result<()> {
@@ -136,11 +136,11 @@ fn graphed_step_rate(cfg: &Config, o: &BenchOptions) -> Result<f64> {
 /// again.
 fn graph_check(cfg: &Config, o: &BenchOptions) -> Result<GraphCheck> {
     let mut cfg = cfg.clone();
-    cfg.loss.drw_epoch = Some(1);
+    cfg.loss.drw.drw_epoch = Some(1);
     let counts = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50];
-    let criterion = Criterion::new(&cfg.loss, &counts, o.device);
     let epochs: Vec<usize> = (0..WARMUP_STEPS + 3).map(|_| 0).chain([1, 1, 1]).collect();
     let mut eager = build(&cfg, o.device, 10, crate::data::cifar::SHAPE)?;
+    let criterion = Criterion::new(&cfg.loss, &eager.net, &counts, o.device)?;
     let mut graphed = build(&cfg, o.device, 10, crate::data::cifar::SHAPE)?;
     let mut g = GraphedStep::new(o.device, o.batch, crate::data::cifar::SHAPE, cfg.train.channels_last)?;
     let mut max_loss_difference = 0.0f64;
@@ -160,9 +160,9 @@ fn graph_check(cfg: &Config, o: &BenchOptions) -> Result<GraphCheck> {
 
 fn pipeline_rate(cfg: &Config, o: &BenchOptions, graphs: bool) -> Result<f64> {
     let data = load_data(cfg, o.data_dir.as_deref())?;
-    let criterion = Criterion::new(&cfg.loss, &data.train_counts, o.device);
     let train = Arc::new(data.train);
     let mut m = build(cfg, o.device, 10, crate::data::cifar::SHAPE)?;
+    let criterion = Criterion::new(&cfg.loss, &m.net, &data.train_counts, o.device)?;
     let mut graphed = if graphs {
         Some(GraphedStep::new(o.device, o.batch, crate::data::cifar::SHAPE, cfg.train.channels_last)?)
     } else {

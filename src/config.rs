@@ -239,7 +239,7 @@ impl Config {
 
     /// The τ of early-exit inference: the eval section's own, else the training decision's.
     pub fn inference_exit_threshold(&self) -> f64 {
-        self.eval.exit_threshold.unwrap_or(self.loss.exit_threshold)
+        self.eval.exit_threshold.unwrap_or(self.loss.exits.exit_threshold)
     }
 
     /// Whether to evaluate after epoch `epoch` (0-based).
@@ -259,7 +259,7 @@ impl Config {
         self.train.validate()?;
         self.eval.validate()?;
         self.data.augment.validate()?;
-        self.loss.validate()?;
+        self.loss.validate(self.num_classes(), self.model.exits.is_some())?;
         self.validate_data()?;
         if let Some(GroupRule::Index { bounds }) = &self.eval.groups {
             check::require(
@@ -269,15 +269,8 @@ impl Config {
                 "must be ascending and within the class count",
             )?;
         }
-        if let Some([m, t]) = self.loss.branch_starts {
-            check::require(
-                0 < m && m < t && t < self.num_classes() as i64,
-                "loss.branch_starts",
-                format!("[{m}, {t}]"),
-                "must be two class indices 0 < medium < tail < the class count",
-            )?;
-        }
-        self.validate_loss_against_heads()?;
+        let (exits, last) = self.model.head_outputs();
+        self.loss.plan(exits, last)?;
         self.model.validate().map_err(|e| ConfigError::Invalid { origin: "model".into(), message: e.to_string() })?;
         Ok(())
     }
@@ -306,99 +299,6 @@ impl Config {
             "must be in 2..=65536",
         )?;
         check::plain_name("data.folder.name", &folder.name)
-    }
-
-    /// A loss must fit the head it trains: the ResLT loss needs branches, LDAM needs cosine
-    /// logits (its scale s = 30 on unnormalised logits would saturate the softmax).
-    fn validate_loss_against_heads(&self) -> Result<(), ConfigError> {
-        use crate::loss::LossKind;
-        use crate::model::exits::{ExitClassifier, ExitKind};
-        use crate::model::HeadKind;
-        let bad = |key, value: String, why| Err(ConfigError::from(BadValue::new(key, value, why)));
-        let head = self.model.head;
-        let reslt_head = matches!(head, HeadKind::Bn3 | HeadKind::Grouped);
-        match self.loss.kind {
-            LossKind::Reslt if !reslt_head => {
-                return bad("loss.kind", "\"reslt\"".into(), "needs a ResLT head: model.head = \"bn3\" or \"grouped\"")
-            }
-            LossKind::Ldam if head != HeadKind::Cosine => {
-                return bad(
-                    "loss.kind",
-                    "\"ldam\"".into(),
-                    "needs model.head = \"cosine\" (LDAM works on cosine logits)",
-                )
-            }
-            _ => {}
-        }
-        if self.loss.exit_decision == crate::loss::ExitDecision::Margin {
-            let ldam_exits = self.model.exits.as_ref().is_some_and(|e| e.kind != ExitKind::Reslt)
-                && self.loss.exit_loss_kind() == LossKind::Ldam;
-            if !ldam_exits {
-                return bad(
-                    "loss.exit_decision",
-                    "\"margin\"".into(),
-                    "needs early exits trained with LDAM (cosine exits and loss.kind or loss.exit_loss = \"ldam\")",
-                );
-            }
-        }
-        if self.loss.route_warmup_epochs > 0
-            && (self.model.exits.is_none() || self.loss.exit_mode != crate::loss::routing::LossMode::Route)
-        {
-            return bad(
-                "loss.route_warmup_epochs",
-                self.loss.route_warmup_epochs.to_string(),
-                "is the accumulating warm-up of routed exits: it needs [model.exits] and loss.exit_mode = \"route\"",
-            );
-        }
-        if let Some(close) = self.loss.exits_close_epoch {
-            if self.model.exits.is_none() || self.loss.exit_mode != crate::loss::routing::LossMode::Accumulate {
-                return bad(
-                    "loss.exits_close_epoch",
-                    close.to_string(),
-                    "closes ELF's training exits: it needs [model.exits] and loss.exit_mode = \"accumulate\"",
-                );
-            }
-        }
-        if self.loss.exit_normaliser != crate::loss::routing::ExitNormaliser::Subset && self.model.exits.is_none() {
-            return bad(
-                "loss.exit_normaliser",
-                "\"batch\"".into(),
-                "normalises the losses of early exits: it needs [model.exits]",
-            );
-        }
-        let weights = self.loss.exit_weights;
-        if weights != [1.0, 1.0] && self.model.exits.is_none() {
-            let shown = format!("[{}, {}]", weights[0], weights[1]);
-            return bad("loss.exit_weights", shown, "weighs the losses of early exits: it needs [model.exits]");
-        }
-        if let Some(exits) = &self.model.exits {
-            let exit_loss = self.loss.exit_loss_kind();
-            if exits.kind != ExitKind::Reslt {
-                if exit_loss == LossKind::Reslt {
-                    return bad(
-                        "loss.exit_loss",
-                        "\"reslt\"".into(),
-                        "needs ResLT exits (model.exits.kind = \"reslt\"): plain exits have no branches",
-                    );
-                }
-                let cosine = exits.classifier == ExitClassifier::Cosine;
-                if exit_loss == LossKind::Ldam && !cosine {
-                    return bad(
-                        "model.exits.classifier",
-                        "\"linear\"".into(),
-                        "LDAM exits need classifier = \"cosine\" (set it, or choose loss.exit_loss = \"ce\")",
-                    );
-                }
-                if exit_loss != LossKind::Ldam && cosine {
-                    return bad(
-                        "model.exits.classifier",
-                        "\"cosine\"".into(),
-                        "cosine exits are trained with LDAM only; use classifier = \"linear\" for a CE exit loss",
-                    );
-                }
-            }
-        }
-        Ok(())
     }
 }
 
@@ -477,7 +377,17 @@ pub fn resolve(text: &str, origin: &str, overrides: &[String]) -> Result<Config,
         let mut root = toml::Table::new();
         root.insert("train".into(), toml::Value::Table(recipe_defaults(&recipe)?));
         merge(&mut root, table);
-        toml::Value::Table(root).try_into().map_err(|e: toml::de::Error| invalid(origin, e.to_string()))
+        let loss = root.get("loss").and_then(|l| l.as_table()).cloned();
+        toml::Value::Table(root).try_into().map_err(|e: toml::de::Error| {
+            // `[loss]` is read in parts, and serde then knows only the section a bad value is in:
+            // name its key, as every other section's error does.
+            let message = e.to_string();
+            let named = loss
+                .as_ref()
+                .and_then(LossConfig::unreadable_key)
+                .map(|key| message.replace("in `loss`", &format!("in `loss.{key}`")));
+            invalid(origin, named.unwrap_or(message))
+        })
     };
     let mut cfg = deserialize(file.clone(), origin)?;
     if !overrides.is_empty() {
@@ -488,8 +398,23 @@ pub fn resolve(text: &str, origin: &str, overrides: &[String]) -> Result<Config,
         let shown: Vec<String> = overrides.iter().map(|o| format!("--set {o}")).collect();
         cfg = deserialize(table, &shown.join(" "))?;
     }
+    read_legacy_spellings(&mut cfg);
     cfg.validate()?;
     Ok(cfg)
+}
+
+/// Configs written before each head's loss was resolved against the head's outputs (up to
+/// commit 4c0d8a1) said `loss.exit_loss = "ce"` for ResLT exits, and those exits trained with
+/// the ResLT loss (the report's models 6, 14, 15 and 16). Such a config is read as what it
+/// trained with, `"reslt"`, so its runs resume, re-evaluate and reproduce unchanged; CE on a
+/// ResLT exit's fused logits is no longer spelt that way by any config.
+fn read_legacy_spellings(cfg: &mut Config) {
+    use crate::loss::LossKind;
+    use crate::model::exits::ExitKind;
+    let reslt_exits = cfg.model.exits.as_ref().is_some_and(|e| e.kind == ExitKind::Reslt);
+    if reslt_exits && cfg.loss.exits.exit_loss == Some(LossKind::Ce) {
+        cfg.loss.exits.exit_loss = Some(LossKind::Reslt);
+    }
 }
 
 /// Load and resolve a config file.
@@ -522,6 +447,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::loss::HeadLoss;
 
     #[test]
     fn recipe_fills_defaults_and_file_wins() {
@@ -566,25 +492,28 @@ mod tests {
                       classifier = \"linear\"\n[loss]\nkind = \"reslt\"\nexit_mode = \"route\"\nroute_warmup_epochs = 20\n";
         let loss = resolve(routed, "c", &[]).unwrap().loss;
         use crate::loss::routing::LossMode;
-        assert_eq!((loss.exit_mode_at(0), loss.exit_mode_at(19)), (LossMode::Accumulate, LossMode::Accumulate));
-        assert_eq!((loss.exit_mode_at(20), loss.exit_mode_at(199)), (LossMode::Route, LossMode::Route));
+        assert_eq!(
+            (loss.exits.exit_mode_at(0), loss.exits.exit_mode_at(19)),
+            (LossMode::Accumulate, LossMode::Accumulate)
+        );
+        assert_eq!((loss.exits.exit_mode_at(20), loss.exits.exit_mode_at(199)), (LossMode::Route, LossMode::Route));
         let err = resolve(routed, "c", &["loss.exit_mode=\"accumulate\"".into()]).unwrap_err().to_string();
         assert!(err.contains("loss.route_warmup_epochs") && err.contains("route"), "{err}");
         let err = resolve("[loss]\nroute_warmup_epochs = 5\n", "c", &[]).unwrap_err().to_string();
         assert!(err.contains("loss.route_warmup_epochs"), "{err}");
         // Without a warm-up, route is route from epoch 0; accumulate never changes.
         let plain = resolve(routed, "c", &["loss.route_warmup_epochs=0".into()]).unwrap().loss;
-        assert_eq!(plain.exit_mode_at(0), LossMode::Route);
+        assert_eq!(plain.exits.exit_mode_at(0), LossMode::Route);
     }
 
     #[test]
     fn exit_weights_are_checked_and_need_exits() {
         let elf = "[model]\nhead = \"cosine\"\n[model.exits]\nkind = \"conv_fc\"\nclassifier = \"cosine\"\n\
                    [loss]\nkind = \"ldam\"\n";
-        assert_eq!(resolve(elf, "c", &[]).unwrap().loss.exit_weights, [1.0, 1.0]);
+        assert_eq!(resolve(elf, "c", &[]).unwrap().loss.exits.exit_weights, [1.0, 1.0]);
         let set = |v: &str| resolve(elf, "c", &[format!("loss.exit_weights={v}")]);
-        assert_eq!(set("[0.3, 0.5]").unwrap().loss.exit_weights, [0.3, 0.5]);
-        assert_eq!(set("[0, 0]").unwrap().loss.exit_weights, [0.0, 0.0]);
+        assert_eq!(set("[0.3, 0.5]").unwrap().loss.exits.exit_weights, [0.3, 0.5]);
+        assert_eq!(set("[0, 0]").unwrap().loss.exits.exit_weights, [0.0, 0.0]);
         for bad in ["[-0.1, 1]", "[1, nan]", "[1, inf]"] {
             let err = set(bad).unwrap_err().to_string();
             assert!(err.contains("loss.exit_weights") && err.contains("≥ 0"), "{bad}: {err}");
@@ -605,10 +534,10 @@ mod tests {
         use crate::loss::routing::ExitNormaliser;
         let elf = "[model]\nhead = \"cosine\"\n[model.exits]\nkind = \"conv_fc\"\nclassifier = \"cosine\"\n\
                    [loss]\nkind = \"ldam\"\n";
-        assert_eq!(resolve(elf, "c", &[]).unwrap().loss.exit_normaliser, ExitNormaliser::Subset);
+        assert_eq!(resolve(elf, "c", &[]).unwrap().loss.exits.exit_normaliser, ExitNormaliser::Subset);
         let set = |v: &str| resolve(elf, "c", &[format!("loss.exit_normaliser={v}")]);
-        assert_eq!(set("\"batch\"").unwrap().loss.exit_normaliser, ExitNormaliser::Batch);
-        assert_eq!(set("\"subset\"").unwrap().loss.exit_normaliser, ExitNormaliser::Subset);
+        assert_eq!(set("\"batch\"").unwrap().loss.exits.exit_normaliser, ExitNormaliser::Batch);
+        assert_eq!(set("\"subset\"").unwrap().loss.exits.exit_normaliser, ExitNormaliser::Subset);
         let err = set("\"mean\"").unwrap_err().to_string();
         assert!(err.contains("exit_normaliser") || err.contains("mean"), "{err}");
         let err = resolve("[loss]\nexit_normaliser = \"batch\"\n", "c", &[]).unwrap_err().to_string();
@@ -620,9 +549,9 @@ mod tests {
         let elf = "[model]\nhead = \"cosine\"\n[model.exits]\nkind = \"conv_fc\"\nclassifier = \"cosine\"\n\
                    [loss]\nkind = \"ldam\"\nexits_close_epoch = 160\n";
         let loss = resolve(elf, "c", &[]).unwrap().loss;
-        assert!(!loss.exits_closed_at(0) && !loss.exits_closed_at(159));
-        assert!(loss.exits_closed_at(160) && loss.exits_closed_at(199));
-        assert!(!LossConfig::default().exits_closed_at(199));
+        assert!(!loss.exits.exits_closed_at(0) && !loss.exits.exits_closed_at(159));
+        assert!(loss.exits.exits_closed_at(160) && loss.exits.exits_closed_at(199));
+        assert!(!LossConfig::default().exits.exits_closed_at(199));
         let err = resolve(elf, "c", &["loss.exit_mode=\"route\"".into()]).unwrap_err().to_string();
         assert!(err.contains("loss.exits_close_epoch") && err.contains("accumulate"), "{err}");
         let err = resolve("[loss]\nexits_close_epoch = 160\n", "c", &[]).unwrap_err().to_string();
@@ -633,7 +562,7 @@ mod tests {
     fn margin_exit_decision_needs_ldam_exits() {
         let elf = "[model]\nhead = \"cosine\"\n[model.exits]\nkind = \"conv_fc\"\nclassifier = \"cosine\"\n\
                    [loss]\nkind = \"ldam\"\nexit_decision = \"margin\"\n";
-        assert_eq!(resolve(elf, "c", &[]).unwrap().loss.exit_decision, crate::loss::ExitDecision::Margin);
+        assert_eq!(resolve(elf, "c", &[]).unwrap().loss.exits.exit_decision, crate::loss::ExitDecision::Margin);
         // Without exits, and with CE exits, there is no margin to read.
         let err = resolve("[loss]\nexit_decision = \"margin\"\n", "c", &[]).unwrap_err().to_string();
         assert!(err.contains("loss.exit_decision") && err.contains("LDAM"), "{err}");
@@ -658,10 +587,104 @@ mod tests {
         let text = "[model]\nhead = \"grouped\"\nwidths = [16, 32, 48]\n[model.exits]\nkind = \"plain\"\n\
                     classifier = \"linear\"\n[loss]\nkind = \"reslt\"\nexit_loss = \"reslt\"\n[train]\nrecipe = \"reslt\"\n";
         let err = resolve(text, "t", &[]).unwrap_err().to_string();
-        assert!(err.contains("loss.exit_loss") && err.contains("ResLT exits"), "{err}");
+        assert!(err.contains("loss.exit_loss = \"reslt\"") && err.contains("needs ResLT branches"), "{err}");
         // Left to its default, the exit loss of plain exits under a ResLT loss is CE.
-        let ok = text.replace("exit_loss = \"reslt\"\n", "");
-        assert_eq!(resolve(&ok, "t", &[]).unwrap().loss.exit_loss_kind(), crate::loss::LossKind::Ce);
+        let ok = resolve(&text.replace("exit_loss = \"reslt\"\n", ""), "t", &[]).unwrap();
+        let (exits, last) = ok.model.head_outputs();
+        let plan = ok.loss.plan(exits, last).unwrap();
+        assert_eq!((plan.exits, plan.last), (Some(HeadLoss::CrossEntropy), HeadLoss::Reslt));
+    }
+
+    /// Each head's loss is checked against what that head outputs, final head and exits alike,
+    /// and the refusal names the key that chose the loss.
+    #[test]
+    fn a_loss_that_does_not_fit_its_head_is_refused_by_its_key() {
+        let refused = |text: &str| resolve(text, "t", &[]).unwrap_err().to_string();
+        let e = refused("[model]\nhead = \"linear\"\n[loss]\nkind = \"ldam\"\n");
+        assert!(e.contains("loss.kind = \"ldam\"") && e.contains("cosine"), "{e}");
+        let e = refused("[model]\nhead = \"cosine\"\n[loss]\nkind = \"ce\"\n");
+        assert!(e.contains("loss.kind = \"ce\"") && e.contains("cannot become confident"), "{e}");
+        let e = refused("[loss]\nkind = \"reslt\"\n");
+        assert!(e.contains("loss.kind = \"reslt\"") && e.contains("branches"), "{e}");
+        // LDAM's default exit loss on linear exits: the key is the default's, and so is the fix.
+        let e = refused(
+            "[model]\nhead = \"cosine\"\n[model.exits]\nkind = \"conv_fc\"\nclassifier = \"linear\"\n[loss]\nkind = \"ldam\"\n",
+        );
+        assert!(e.contains("loss.exit_loss (default) = \"ldam\"") && e.contains("cosine"), "{e}");
+        // LDAM on a ResLT head lowers every branch (the report's model 5 does it on its exits).
+        let ok =
+            resolve("[model]\nhead = \"grouped\"\nwidths = [16, 32, 48]\n[loss]\nkind = \"ldam\"\n", "t", &[]).unwrap();
+        let (exits, last) = ok.model.head_outputs();
+        assert_eq!(ok.loss.plan(exits, last).unwrap().last, HeadLoss::LdamOnBranches);
+    }
+
+    /// Configs from before the plan said `exit_loss = "ce"` on ResLT exits, which trained them
+    /// with the ResLT loss: they read as "reslt", and resolve equal to the config that says so.
+    #[test]
+    fn the_old_spelling_of_a_reslt_exit_loss_reads_as_what_it_trained_with() {
+        let text = "[model]\nhead = \"grouped\"\nwidths = [16, 32, 48]\n[model.exits]\nkind = \"reslt\"\n\
+                    [loss]\nkind = \"reslt\"\nexit_loss = \"ce\"\n[train]\nrecipe = \"reslt\"\n";
+        let old = resolve(text, "t", &[]).unwrap();
+        assert_eq!(old.loss.exits.exit_loss, Some(crate::loss::LossKind::Reslt));
+        assert_eq!(old, resolve(&text.replace("exit_loss = \"ce\"", "exit_loss = \"reslt\""), "t", &[]).unwrap());
+        let (exits, last) = old.model.head_outputs();
+        assert_eq!(old.loss.plan(exits, last).unwrap().exits, Some(HeadLoss::Reslt));
+        // On plain exits "ce" is cross-entropy, as it always was.
+        let plain = resolve(
+            &text.replace("kind = \"reslt\"\n[loss]", "kind = \"plain\"\nclassifier = \"linear\"\n[loss]"),
+            "t",
+            &[],
+        );
+        let plain = plain.unwrap();
+        assert_eq!(plain.loss.exits.exit_loss, Some(crate::loss::LossKind::Ce));
+    }
+
+    /// The `[loss]` table is read in parts; a key no part knows is still refused by name, and
+    /// the section is written back whole and in a fixed order.
+    #[test]
+    fn the_loss_section_refuses_unknown_keys_and_round_trips_in_order() {
+        let e = resolve("[loss]\nmax_mm = 0.5\n", "t", &[]).unwrap_err().to_string();
+        assert!(e.contains("loss.max_mm = 0.5") && e.contains("not a key of [loss]"), "{e}");
+        let e = resolve("", "t", &["loss.alhpa=0.9".into()]).unwrap_err().to_string();
+        assert!(e.contains("loss.alhpa"), "{e}");
+        // A value of the wrong type is named by its key, as in every other section.
+        let e = resolve("[loss]\nkind = \"ldam\"\nmax_m = \"big\"\n", "t", &[]).unwrap_err().to_string();
+        assert!(e.contains("in `loss.max_m`") && e.contains("big"), "{e}");
+        let e = resolve("[loss]\nexit_mode = \"rout\"\n", "t", &[]).unwrap_err().to_string();
+        assert!(e.contains("in `loss.exit_mode`") && e.contains("rout"), "{e}");
+        let text = "[loss]\nkind = \"ldam\"\ndrw_epoch = 160\nbranch_starts = [3, 6]\nexits_close_epoch = 9\n\
+                    [model]\nhead = \"cosine\"\n[model.exits]\nkind = \"gap_fc\"\n";
+        let cfg = resolve(text, "t", &[]).unwrap();
+        let written = cfg.to_toml();
+        let loss = &written[written.find("[loss]").unwrap()..];
+        let keys: Vec<&str> = loss
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.starts_with('['))
+            .filter(|l| l.contains(" = "))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "kind",
+                "label_smoothing",
+                "alpha",
+                "branch_starts",
+                "max_m",
+                "scale",
+                "drw_epoch",
+                "drw_beta",
+                "exit_threshold",
+                "exit_mode",
+                "route_warmup_epochs",
+                "exit_decision",
+                "exits_close_epoch",
+                "exit_normaliser",
+                "exit_weights"
+            ]
+        );
+        assert_eq!(resolve(&written, "t", &[]).unwrap(), cfg);
     }
 
     #[test]

@@ -129,7 +129,7 @@ pub fn evaluate_run(req: &EvalRequest) -> Result<EvalOutcome> {
     let full = scored.fused.accuracy;
     let branches = scored.branches.unwrap_or_default();
     let (cfg, net, groups) = (&run.cfg, &run.net, &run.groups);
-    let scores = net.has_exits().then(|| early_exit::exit_scores(net, &test, cfg.eval.batch_size, cfg.loss.scale));
+    let scores = net.has_exits().then(|| early_exit::exit_scores(net, &test, cfg.eval.batch_size, cfg.loss.ldam.scale));
     let exits = scores.as_ref().map_or_else(Vec::new, |s| early_exit::exits_alone(s, &test.labels, groups, classes));
     let parts = parts_alone(&branches, &exits);
     let label = match req.average_from {
@@ -258,7 +258,7 @@ fn time_early_exit(run: &SavedRun, test: &TestSet, weights: Weights, epoch: usiz
     let rows = [(1, 1000), (256, test.len())]
         .into_iter()
         .map(|(batch, images)| {
-            early_exit::time_early_exit(&run.net, test, batch, images, tau, run.cfg.loss.scale, TIMING_REPETITIONS)
+            early_exit::time_early_exit(&run.net, test, batch, images, tau, run.cfg.loss.ldam.scale, TIMING_REPETITIONS)
         })
         .collect();
     TimingReport {

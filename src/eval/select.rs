@@ -146,7 +146,7 @@ pub fn select_on_validation(req: &SelectRequest) -> Result<Selected> {
     let full = run.score(&test).fused.accuracy;
     let (cfg, net) = (&run.cfg, &run.net);
     let early_exit = net.has_exits().then(|| {
-        let scores = early_exit::exit_scores(net, &test, cfg.eval.batch_size, cfg.loss.scale);
+        let scores = early_exit::exit_scores(net, &test, cfg.eval.batch_size, cfg.loss.ldam.scale);
         let tau = cfg.inference_exit_threshold();
         early_exit::early_exit_at(&scores, &test.labels, &run.groups, run.num_classes(), &net.cost_model(), tau)
     });

@@ -1,6 +1,20 @@
 //! Cross-entropy with optional label smoothing and optional per-class weights.
 use tch::{Kind, Tensor};
 
+use crate::model::classifier::HeadOutputs;
+
+/// What cross-entropy needs of a head: logits that can become confident. Cosines in [−1, 1]
+/// cannot (softmax over ten of them stays near uniform); on a ResLT head it reads the fused
+/// logits.
+pub fn fits(head: HeadOutputs) -> Result<(), &'static str> {
+    if head.cosine {
+        Err("cross-entropy on cosine logits in [−1, 1] cannot become confident; train a cosine classifier with \
+             \"ldam\", or use a linear one")
+    } else {
+        Ok(())
+    }
+}
+
 /// Mean cross-entropy of `logits [B, C]` against integer `targets [B]`, in PyTorch's
 /// `cross_entropy(weight=w, label_smoothing=ε)` semantics (docs/methods.md §3).
 ///

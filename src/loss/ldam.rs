@@ -5,9 +5,75 @@
 //!   optional class weights in PyTorch's weighted-mean form (Σ w_y ℓ / Σ w_y).
 //! - DRW: weights 1 before the switch epoch, then the class-balanced effective-number weights
 //!   w_j = (1−β)/(1−β^{n_j}), renormalised to sum to C.
+use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::ce::cross_entropy;
+use crate::check::{self, BadValue};
+use crate::model::classifier::HeadOutputs;
+
+/// LDAM's `[loss]` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LdamParams {
+    /// The largest margin, given to the rarest class.
+    pub max_m: f64,
+    /// The logit scale s of cosine logits, in the loss and wherever a cosine classifier's
+    /// confidence is read (early exit).
+    pub scale: f64,
+}
+
+impl Default for LdamParams {
+    fn default() -> Self {
+        LdamParams { max_m: 0.5, scale: 30.0 }
+    }
+}
+
+impl LdamParams {
+    pub fn validate(&self) -> Result<(), BadValue> {
+        check::non_negative("loss.max_m", self.max_m)?;
+        check::positive("loss.scale", self.scale)
+    }
+}
+
+/// Deferred re-weighting's `[loss]` keys: from `drw_epoch` (0-based) on, classes are weighted by
+/// the effective number of samples with `drw_beta` (Cao et al. 2019, with the effective number
+/// of Cui et al. 2019). Unset `drw_epoch`: no re-weighting. It weighs cross-entropy and LDAM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DrwParams {
+    pub drw_epoch: Option<usize>,
+    pub drw_beta: f64,
+}
+
+impl Default for DrwParams {
+    fn default() -> Self {
+        DrwParams { drw_epoch: None, drw_beta: 0.9999 }
+    }
+}
+
+impl DrwParams {
+    /// `drw_beta = 1` would divide by zero in the effective number.
+    pub fn validate(&self) -> Result<(), BadValue> {
+        check::unit_open("loss.drw_beta", self.drw_beta)
+    }
+
+    /// Whether the class weights are on at `epoch` (0-based).
+    pub fn active_at(&self, epoch: usize) -> bool {
+        self.drw_epoch.is_some_and(|start| epoch >= start)
+    }
+}
+
+/// What LDAM needs of a head: cosine logits (its scale s on unnormalised logits would saturate
+/// the softmax), or ResLT branches, whose true-class logits it lowers by the margins before the
+/// ResLT loss (the report's model 5).
+pub fn fits(head: HeadOutputs) -> Result<(), &'static str> {
+    if head.cosine || head.branches {
+        Ok(())
+    } else {
+        Err("LDAM needs cosine logits (a \"cosine\" classifier) or ResLT branches")
+    }
+}
 
 /// Per-class LDAM margins.
 pub fn margins(counts: &[usize], max_m: f64) -> Vec<f64> {

@@ -1,5 +1,9 @@
-//! What the network is asked to do.
+//! What the network is asked to do. The `[loss]` section is one table in a config, owned in
+//! parts: the keys of each loss live with that loss (`ldam`, `reslt`), those of early exits with
+//! the exit routing (`routing`), and each part validates itself. Which loss trains which head is
+//! resolved once against the heads' outputs (`kind`), for the config check and for training.
 pub mod ce;
+pub mod kind;
 pub mod ldam;
 pub mod reslt;
 pub mod routing;
@@ -7,101 +11,42 @@ pub mod routing;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
+use crate::check::BadValue;
+use crate::model::classifier::HeadOutputs;
 use crate::model::{ModelOutput, Network};
-use reslt::{reslt_loss, BranchSets};
-use routing::{combine, exit_counts, exit_indices, ExitNormaliser, LossMode};
+pub use kind::{HeadLoss, LossKind};
+use ldam::{DrwParams, LdamParams};
+use reslt::{reslt_loss, ResltParams};
+pub use routing::ExitDecision;
+use routing::{combine, exit_counts, exit_indices, ExitLossParams, ExitNormaliser};
 
-/// `[loss]` section of a config.
+/// `[loss]` section of a config: one flat TOML table, its keys owned by the part they belong to
+/// (written back in this order).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct LossConfig {
-    /// `ce` (cross-entropy).
+    /// The final head's loss: `ce`, `ldam` or `reslt`.
     pub kind: LossKind,
     /// Label smoothing ε (Szegedy et al. 2016, standard form; docs/methods.md §3): target =
     /// (1−ε)·onehot + ε/C, on every cross-entropy term: CE, LDAM (after its margins) and both
     /// ResLT terms.
     pub label_smoothing: f64,
-    /// ResLT: weight α of the branch-independent term (Cui et al. 2022 (ResLT); docs/methods.md §5;
-    /// the paper's α, the code's beta).
-    pub alpha: f64,
-    /// ResLT: first class index of the medium+tail and of the tail branch (docs/methods.md §5).
-    /// Default: [2, 4] on CIFAR-10, [35, 70] on CIFAR-100.
-    pub branch_starts: Option<[i64; 2]>,
-    /// LDAM: largest margin (given to the rarest class) and logit scale s (Cao et al. 2019;
-    /// docs/methods.md §4).
-    pub max_m: f64,
-    pub scale: f64,
-    /// Deferred re-weighting: from this epoch (0-based) on, weight classes by the effective
-    /// number of samples with `drw_beta` (Cao et al. 2019, with the effective number of Cui et al.
-    /// 2019; docs/methods.md §4). Unset: no re-weighting.
-    pub drw_epoch: Option<usize>,
-    pub drw_beta: f64,
-    /// Early exits: the base loss of the exits before the final head (default: `kind`, or
-    /// `ce` when `kind` is `reslt` and the exits are not ResLT exits).
-    pub exit_loss: Option<LossKind>,
-    /// Early exits: confidence τ of the training exit decision (Duggal et al. 2020 (ELF);
-    /// docs/methods.md §6–7).
-    pub exit_threshold: f64,
-    /// Early exits: `accumulate` (ELF) or `route`.
-    pub exit_mode: LossMode,
-    /// Early exits in `route` mode: accumulate for the first N epochs, then route (0: route from
-    /// the start; docs/methods.md §7, the warm-up is ours). Under routing from the start an exit
-    /// learns only from samples it is already correct and confident on, so an untrained exit
-    /// (softmax ≈ 1/C < τ) never gets a sample and never learns: results of report models 8 and 14
-    /// log 0 % early exits in every epoch. Accumulating first lets every exit learn from every
-    /// sample before routing begins.
-    pub route_warmup_epochs: usize,
-    /// Early exits: what "confident" means in the training exit decision (`confidence`, ELF's,
-    /// or `margin` (ours), LDAM exits only; docs/methods.md §6).
-    pub exit_decision: ExitDecision,
-    /// Early exits in `accumulate` mode: from this epoch (0-based) on, no training sample leaves
-    /// early, so every exit and the final head learn from every sample (our addition). ELF's exit
-    /// decision shapes training up to then. Why: in results/elf-margin-r100 the LR drop and DRW at
-    /// epoch 160 made exit 2 confident, the share of Few samples reaching the final head fell from
-    /// 65 % to 16–25 %, and full depth fell from 76.10 % (@164) to 74.54 %. Unset: never.
-    /// Inference is unchanged: it still leaves at the first confident exit.
-    pub exits_close_epoch: Option<usize>,
-    /// Early exits: how the exits' losses are normalised when DRW weighs the samples (ours,
-    /// docs/methods.md §6). `subset` (the report's hybrid definition, docs/methods.md §7; the
-    /// default, what every run before this key trained with) scales each exit's weighted mean by
-    /// the share of samples that reach it; `batch` (ELF's sum as one weighted mean) divides
-    /// every sample's weighted loss by the whole batch's weight, so the tail-heavy deeper exits
-    /// keep the weight DRW gave their samples. Identical without DRW and before it starts.
-    pub exit_normaliser: ExitNormaliser,
-    /// Early exits: a factor on the loss of exit 1 and of exit 2 (the final head keeps 1). The
-    /// default `[1, 1]` is ELF's plain sum over exits (Duggal et al. 2020; docs/methods.md §6).
-    /// Why: the exits' losses also train the shared stages 1–2, which every full-depth prediction
-    /// goes through; in every ELF run so far full depth ended 1.3–2.5 points under LDAM-DRW
-    /// (results/), with the gap already there at the LR drop. Lighter exit losses pull those
-    /// stages less towards the exits' needs. The exit decision is unchanged: it does not depend
-    /// on these factors.
-    pub exit_weights: [f64; 2],
-}
-
-/// How the training exit decision reads an exit's logits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExitDecision {
-    /// ELF's rule (Duggal et al. 2020; docs/methods.md §6): correct and max softmax(s·z) ≥ τ.
-    Confidence,
-    /// Correct and softmax(s·(z − m_y·1_y))_y ≥ τ: the confidence the exit's own LDAM loss sees,
-    /// i.e. the sample leaves only once that loss is ≤ −ln τ. With s = 30 the plain confidence
-    /// passes 0.9 for most training samples at the first exit and starves the final head
-    /// (results/elf-r100: 71–81 % leave at exit 1, Few ≈ 5 % at full depth); the margin, largest
-    /// for the rarest classes, keeps tail samples flowing to the deeper exits. Training only:
-    /// inference has no label, so it always uses the plain confidence.
-    Margin,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LossKind {
-    /// Cross-entropy on the final logits (fused logits for a ResLT head).
-    Ce,
-    /// The ResLT loss α·L_ice + (1−α)·L_fce; needs a `bn3` or `grouped` head.
-    Reslt,
-    /// LDAM with per-class margins on cosine logits; needs the `cosine` head.
-    Ldam,
+    /// `alpha`, `branch_starts` (Cui et al. 2022 (ResLT); docs/methods.md §5).
+    #[serde(flatten)]
+    pub reslt: ResltParams,
+    /// `max_m`, `scale` (Cao et al. 2019; docs/methods.md §4).
+    #[serde(flatten)]
+    pub ldam: LdamParams,
+    /// `drw_epoch`, `drw_beta` (Cao et al. 2019; docs/methods.md §4).
+    #[serde(flatten)]
+    pub drw: DrwParams,
+    /// `exit_loss`, `exit_threshold`, `exit_mode`, … (docs/methods.md §6–7).
+    #[serde(flatten)]
+    pub exits: ExitLossParams,
+    /// Keys no part claimed: a typo, refused by [`LossConfig::validate`] with its name (serde
+    /// cannot deny unknown keys of a table it reads in parts).
+    #[serde(flatten, skip_serializing)]
+    pub unknown: toml::Table,
 }
 
 impl Default for LossConfig {
@@ -109,135 +54,132 @@ impl Default for LossConfig {
         LossConfig {
             kind: LossKind::Ce,
             label_smoothing: 0.0,
-            alpha: 0.95,
-            branch_starts: None,
-            max_m: 0.5,
-            scale: 30.0,
-            drw_epoch: None,
-            drw_beta: 0.9999,
-            exit_loss: None,
-            exit_threshold: 0.9,
-            exit_mode: LossMode::Accumulate,
-            route_warmup_epochs: 0,
-            exit_decision: ExitDecision::Confidence,
-            exits_close_epoch: None,
-            exit_normaliser: ExitNormaliser::Subset,
-            exit_weights: [1.0, 1.0],
+            reslt: ResltParams::default(),
+            ldam: LdamParams::default(),
+            drw: DrwParams::default(),
+            exits: ExitLossParams::default(),
+            unknown: toml::Table::new(),
         }
-    }
-}
-
-/// Default ResLT branch class sets for a dataset with `num_classes` classes (the official ResLT
-/// CIFAR code, Cui et al. 2022; docs/methods.md §5).
-pub fn default_branch_sets(num_classes: usize) -> BranchSets {
-    if num_classes == 100 {
-        BranchSets { start_medium: 35, start_tail: 70 }
-    } else {
-        BranchSets { start_medium: 2, start_tail: 4 }
     }
 }
 
 impl LossConfig {
-    /// Every number of the section finite and in range (`drw_beta = 1` would divide by zero in
-    /// the effective number; a NaN scale would reach training as "diverged").
-    pub fn validate(&self) -> Result<(), crate::check::BadValue> {
-        use crate::check;
-        check::unit_open("loss.label_smoothing", self.label_smoothing)?;
-        check::unit_closed("loss.alpha", self.alpha)?;
-        check::non_negative("loss.max_m", self.max_m)?;
-        check::positive("loss.scale", self.scale)?;
-        check::unit_open("loss.drw_beta", self.drw_beta)?;
-        check::confidence("loss.exit_threshold", self.exit_threshold)?;
-        let [w1, w2] = self.exit_weights;
-        check::require(
-            [w1, w2].iter().all(|w| w.is_finite() && *w >= 0.0),
-            "loss.exit_weights",
-            format!("[{w1}, {w2}]"),
-            "must be two finite factors ≥ 0 (exit 1, exit 2)",
-        )
+    /// Every key known, every number finite and in range, for a dataset of `num_classes` classes
+    /// and a network with exits or not (`has_exits`).
+    pub fn validate(&self, num_classes: usize, has_exits: bool) -> Result<(), BadValue> {
+        if let Some((key, value)) = self.unknown.iter().next() {
+            return Err(BadValue::new(
+                &format!("loss.{key}"),
+                value,
+                "is not a key of [loss]; docs/usage.md lists them (a typo of one of them?)",
+            ));
+        }
+        crate::check::unit_open("loss.label_smoothing", self.label_smoothing)?;
+        self.reslt.validate(num_classes)?;
+        self.ldam.validate()?;
+        self.drw.validate()?;
+        self.exits.validate(has_exits)
     }
 
-    /// The base loss of the early exits: `exit_loss`, else the final loss (`ce` when the final
-    /// loss is ResLT, whose branches plain exits do not have).
-    pub fn exit_loss_kind(&self) -> LossKind {
-        self.exit_loss.unwrap_or(match self.kind {
-            LossKind::Reslt => LossKind::Ce,
-            k => k,
+    /// The first key of a `[loss]` table whose value cannot be read (a wrong type, an unknown
+    /// variant), tried one key at a time: serde reports such errors for the whole section only.
+    pub fn unreadable_key(table: &toml::Table) -> Option<&str> {
+        table.iter().find_map(|(key, value)| {
+            let alone = toml::Table::from_iter([(key.clone(), value.clone())]);
+            toml::Value::Table(alone).try_into::<LossConfig>().is_err().then_some(key.as_str())
         })
     }
 
-    /// How the exits' losses combine at `epoch` (0-based): `route` mode accumulates during its
-    /// warm-up epochs.
-    pub fn exit_mode_at(&self, epoch: usize) -> LossMode {
-        match self.exit_mode {
-            LossMode::Route if epoch < self.route_warmup_epochs => LossMode::Accumulate,
-            mode => mode,
-        }
-    }
-
-    /// Whether the training exit decision is off at `epoch` (0-based; `exits_close_epoch`).
-    pub fn exits_closed_at(&self, epoch: usize) -> bool {
-        self.exits_close_epoch.is_some_and(|close| epoch >= close)
-    }
-
-    pub fn branch_sets(&self, num_classes: usize) -> BranchSets {
-        match self.branch_starts {
-            Some([m, t]) => BranchSets { start_medium: m, start_tail: t },
-            None => default_branch_sets(num_classes),
-        }
+    /// The loss of each head, exits first, resolved against what each head outputs (`exits`,
+    /// when the network has exits, then `last`); a loss that does not fit its head is an error
+    /// naming the key that chose it.
+    pub fn plan(&self, exits: Option<HeadOutputs>, last: HeadOutputs) -> Result<LossPlan, BadValue> {
+        let refuse = |key: &str, kind: LossKind, why: &str| BadValue::new(key, format!("\"{}\"", kind.name()), why);
+        let last_loss = HeadLoss::resolve(self.kind, last).map_err(|why| refuse("loss.kind", self.kind, why))?;
+        let exit_loss = match exits {
+            None => None,
+            Some(outputs) => {
+                let kind = self.exits.exit_loss_kind(self.kind, outputs);
+                let key = if self.exits.exit_loss.is_some() { "loss.exit_loss" } else { "loss.exit_loss (default)" };
+                Some(HeadLoss::resolve(kind, outputs).map_err(|why| refuse(key, kind, why))?)
+            }
+        };
+        // The margin decision reads the confidence an exit's own LDAM loss sees (docs/methods.md §6).
+        let margin_ok = exit_loss == Some(HeadLoss::Ldam);
+        crate::check::require(
+            self.exits.exit_decision != ExitDecision::Margin || margin_ok,
+            "loss.exit_decision",
+            "\"margin\"",
+            "needs early exits trained with LDAM (cosine exits and loss.kind or loss.exit_loss = \"ldam\")",
+        )?;
+        Ok(LossPlan { exits: exit_loss, last: last_loss })
     }
 }
 
-/// A loss ready for training: the config plus what depends on the training set (LDAM margins,
-/// DRW weights), computed once on the training device.
+/// The loss of each head of one network: what `LossConfig::plan` resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LossPlan {
+    /// Both exits' loss (the two exits share a design); None without exits.
+    pub exits: Option<HeadLoss>,
+    pub last: HeadLoss,
+}
+
+/// A loss ready for training: the config and its plan for the network's heads, plus what depends
+/// on the training set (LDAM margins, DRW weights), computed once on the training device.
 pub struct Criterion {
     cfg: LossConfig,
+    plan: LossPlan,
     num_classes: usize,
     margins: Tensor,
     drw_weights: Tensor,
 }
 
 impl Criterion {
-    pub fn new(cfg: &LossConfig, train_counts: &[usize], device: tch::Device) -> Self {
+    /// The criterion for `net` (its heads' outputs decide each head's loss; a config that passed
+    /// `Config::validate` always fits the network built from it).
+    pub fn new(cfg: &LossConfig, net: &Network, train_counts: &[usize], device: tch::Device) -> Result<Self, BadValue> {
+        let (exits, last) = net.head_outputs();
+        let plan = cfg.plan(exits, last)?;
         let f32s = |v: Vec<f64>| Tensor::from_slice(&v.iter().map(|&x| x as f32).collect::<Vec<_>>()).to_device(device);
-        Criterion {
+        Ok(Criterion {
             cfg: cfg.clone(),
+            plan,
             num_classes: train_counts.len(),
-            margins: f32s(ldam::margins(train_counts, cfg.max_m)),
-            drw_weights: f32s(ldam::effective_number_weights(train_counts, cfg.drw_beta)),
-        }
+            margins: f32s(ldam::margins(train_counts, cfg.ldam.max_m)),
+            drw_weights: f32s(ldam::effective_number_weights(train_counts, cfg.drw.drw_beta)),
+        })
     }
 
     /// Class weights in force at `epoch` (None = all ones).
     pub fn class_weights(&self, epoch: usize) -> Option<&Tensor> {
-        self.cfg.drw_epoch.filter(|&start| epoch >= start).map(|_| &self.drw_weights)
+        self.cfg.drw.active_at(epoch).then_some(&self.drw_weights)
     }
 
-    /// One loss kind on one head's outputs (`branches` for ResLT heads) against plain labels.
+    /// One head's loss on its outputs (`branches` for ResLT heads) against plain labels.
     fn head_loss(
         &self,
-        kind: LossKind,
+        loss: HeadLoss,
         logits: &Tensor,
         branches: Option<&Tensor>,
         targets: &Tensor,
         epoch: usize,
     ) -> Tensor {
         let weights = self.class_weights(epoch);
-        let sets = self.cfg.branch_sets(self.num_classes);
-        let (alpha, eps) = (self.cfg.alpha, self.cfg.label_smoothing);
-        match (kind, branches) {
-            (LossKind::Reslt, Some(b)) => reslt_loss(b, targets, sets, alpha, eps),
+        let sets = self.cfg.reslt.branch_sets(self.num_classes);
+        let (alpha, eps) = (self.cfg.reslt.alpha, self.cfg.label_smoothing);
+        // The plan resolved every head's loss against that head's outputs, so a branch loss
+        // always meets a head with branches.
+        let branches = || branches.expect("the loss plan gives branch losses to ResLT heads only");
+        match loss {
+            HeadLoss::CrossEntropy => ce::cross_entropy(logits, targets, eps, weights),
+            HeadLoss::Ldam => ldam::ldam_loss(logits, targets, &self.margins, self.cfg.ldam.scale, eps, weights),
+            HeadLoss::Reslt => reslt_loss(branches(), targets, sets, alpha, eps),
             // LDAM on a ResLT exit (the report's model 5, "margins on every branch"): every
             // branch's true-class logit is lowered by the class margin before the ResLT loss.
-            (LossKind::Ldam, Some(b)) => {
-                reslt_loss(&ldam::subtract_margins(b, targets, &self.margins), targets, sets, alpha, eps)
+            HeadLoss::LdamOnBranches => {
+                let lowered = ldam::subtract_margins(branches(), targets, &self.margins);
+                reslt_loss(&lowered, targets, sets, alpha, eps)
             }
-            (LossKind::Ce, _) => ce::cross_entropy(logits, targets, eps, weights),
-            // A ResLT loss needs branches; `Config::validate` refuses it on every head without them
-            // (the final head and the exits), so a validated config never reaches this arm. Left
-            // total rather than a panic: CE on the logits is what a branchless ResLT loss means.
-            (LossKind::Reslt, None) => ce::cross_entropy(logits, targets, eps, weights),
-            (LossKind::Ldam, None) => ldam::ldam_loss(logits, targets, &self.margins, self.cfg.scale, eps, weights),
         }
     }
 
@@ -247,49 +189,48 @@ impl Criterion {
     /// loss to its own samples. With Mixup every term is λ·ℓ(y) + (1−λ)·ℓ(y_π) and the exit
     /// decision uses the label with the larger weight.
     pub fn batch_loss(&self, net: &Network, out: &ModelOutput, targets: &Targets, epoch: usize) -> BatchLoss {
-        if out.exits.is_empty() {
-            let kind = self.cfg.kind;
-            let total = targets.loss(|y| self.head_loss(kind, &out.logits, out.branches.as_ref(), y, epoch));
-            return BatchLoss {
-                terms: vec![(format!("final head ({})", kind.name()), total.shallow_clone())],
-                total,
-                exit_counts: None,
-            };
-        }
+        let last = self.plan.last;
+        let exit_loss = match self.plan.exits {
+            Some(loss) if !out.exits.is_empty() => loss,
+            _ => {
+                let total = targets.loss(|y| self.head_loss(last, &out.logits, out.branches.as_ref(), y, epoch));
+                return BatchLoss {
+                    terms: vec![(format!("final head ({})", last.kind().name()), total.shallow_clone())],
+                    total,
+                    exit_counts: None,
+                };
+            }
+        };
+        let exits_cfg = &self.cfg.exits;
         let k_final = out.exits.len();
         let decided_by = targets.dominant();
-        let exit = if self.cfg.exits_closed_at(epoch) {
+        let exit = if exits_cfg.exits_closed_at(epoch) {
             decided_by.full_like(k_final as i64)
         } else {
             self.exit_decision(net, out, &decided_by)
         };
         // Per-sample weights for the `batch` normaliser (ours, docs/methods.md §6): the class
         // weight of the label that decided the exit (with Mixup, the dominant one).
-        let sample_weights = match self.cfg.exit_normaliser {
+        let sample_weights = match exits_cfg.exit_normaliser {
             ExitNormaliser::Batch => self.class_weights(epoch).map(|w| w.index_select(0, &decided_by)),
             ExitNormaliser::Subset => None,
         };
         let mut terms = Vec::new();
-        let total = combine(&exit, k_final + 1, self.cfg.exit_mode_at(epoch), sample_weights.as_ref(), |k, idx| {
-            let (logits, branches, kind, name) = if k == k_final {
-                (&out.logits, out.branches.as_ref(), self.cfg.kind, "final head".to_string())
+        let total = combine(&exit, k_final + 1, exits_cfg.exit_mode_at(epoch), sample_weights.as_ref(), |k, idx| {
+            let (logits, branches, loss, name) = if k == k_final {
+                (&out.logits, out.branches.as_ref(), last, "final head".to_string())
             } else {
                 let e = &out.exits[k];
-                let kind = match (e.branches.is_some(), self.cfg.exit_loss_kind()) {
-                    (true, LossKind::Ldam) => LossKind::Ldam,
-                    (true, _) => LossKind::Reslt,
-                    (false, k) => k,
-                };
-                (&e.logits, e.branches.as_ref(), kind, format!("exit {}", k + 1))
+                (&e.logits, e.branches.as_ref(), exit_loss, format!("exit {}", k + 1))
             };
             let sub = targets.select(idx);
             let sub_logits = logits.index_select(0, idx);
             let sub_branches = branches.map(|b| b.index_select(1, idx));
-            let term = sub.loss(|y| self.head_loss(kind, &sub_logits, sub_branches.as_ref(), y, epoch));
-            terms.push((format!("{name} ({})", kind.name()), term.shallow_clone()));
+            let term = sub.loss(|y| self.head_loss(loss, &sub_logits, sub_branches.as_ref(), y, epoch));
+            terms.push((format!("{name} ({})", loss.kind().name()), term.shallow_clone()));
             // The final head keeps weight 1 (there are two exits, so k < k_final indexes them). A
             // factor of 1 is skipped, not multiplied, so default runs keep the graph they had.
-            let weight = if k == k_final { 1.0 } else { self.cfg.exit_weights[k] };
+            let weight = if k == k_final { 1.0 } else { exits_cfg.exit_weights[k] };
             if weight == 1.0 {
                 term
             } else {
@@ -305,26 +246,17 @@ impl Criterion {
     /// "confident".
     fn exit_decision(&self, net: &Network, out: &ModelOutput, labels: &Tensor) -> Tensor {
         let k_final = out.exits.len();
-        let mut preds = net.prediction_logits(out, self.cfg.scale);
-        if self.cfg.exit_decision == ExitDecision::Margin {
-            let scaled_margins = &self.margins * self.cfg.scale;
+        let scale = self.cfg.ldam.scale;
+        let mut preds = net.prediction_logits(out, scale);
+        if self.cfg.exits.exit_decision == ExitDecision::Margin {
+            let scaled_margins = &self.margins * scale;
             tch::no_grad(|| {
                 for z in preds.iter_mut().take(k_final) {
                     *z = ldam::subtract_margins(z, labels, &scaled_margins);
                 }
             });
         }
-        exit_indices(&preds, labels, self.cfg.exit_threshold)
-    }
-}
-
-impl LossKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            LossKind::Ce => "ce",
-            LossKind::Reslt => "reslt",
-            LossKind::Ldam => "ldam",
-        }
+        exit_indices(&preds, labels, self.cfg.exits.exit_threshold)
     }
 }
 
@@ -421,15 +353,21 @@ mod tests {
     #[test]
     fn drw_changes_nothing_before_its_epoch() {
         let counts = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50];
-        let with = LossConfig { kind: LossKind::Ldam, drw_epoch: Some(160), ..LossConfig::default() };
-        let without = LossConfig { drw_epoch: None, ..with.clone() };
-        let (a, b) =
-            (Criterion::new(&with, &counts, tch::Device::Cpu), Criterion::new(&without, &counts, tch::Device::Cpu));
+        let with = LossConfig {
+            kind: LossKind::Ldam,
+            drw: DrwParams { drw_epoch: Some(160), ..DrwParams::default() },
+            ..LossConfig::default()
+        };
+        let without = LossConfig { drw: DrwParams::default(), ..with.clone() };
+        let model = crate::model::ModelConfig { head: crate::model::HeadKind::Cosine, ..Default::default() };
+        let (_vs, net) = network(&model);
+        let criterion = |c: &LossConfig| Criterion::new(c, &net, &counts, tch::Device::Cpu).unwrap();
+        let (a, b) = (criterion(&with), criterion(&without));
         let cosines = Tensor::from_slice(&[0.3f32, -0.2, 0.9, 0.1, 0.5, -0.7, 0.2, 0.0, 0.4, 0.8]).repeat([3, 1])
             * Tensor::from_slice(&[1.0f32, -0.5, 0.25]).unsqueeze(1);
         let targets = Tensor::from_slice(&[0i64, 9, 4]);
         let loss =
-            |c: &Criterion, epoch| c.head_loss(LossKind::Ldam, &cosines, None, &targets, epoch).double_value(&[]);
+            |c: &Criterion, epoch| c.head_loss(HeadLoss::Ldam, &cosines, None, &targets, epoch).double_value(&[]);
         for epoch in [0, 1, 159] {
             assert_eq!(loss(&a, epoch), loss(&b, epoch), "epoch {epoch}");
         }
@@ -498,12 +436,18 @@ mod tests {
         crate::config::resolve(text, "t", &overrides).unwrap()
     }
 
+    /// A freshly initialised network of `model` for CIFAR-10; the VarStore owns its weights.
+    fn network(model: &crate::model::ModelConfig) -> (tch::nn::VarStore, Network) {
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let net = Network::new(&vs.root(), model, 10, crate::data::cifar::SHAPE).unwrap();
+        (vs, net)
+    }
+
     /// A freshly initialised network (seed 0) of `model` and its forward pass on 64 random
     /// images labelled 0, 1, …, 9, 0, 1, … The VarStore is returned because it owns the weights.
     fn random_batch(model: &crate::model::ModelConfig) -> (tch::nn::VarStore, Network, ModelOutput, Targets) {
         tch::manual_seed(0);
-        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-        let net = Network::new(&vs.root(), model, 10, crate::data::cifar::SHAPE).unwrap();
+        let (vs, net) = network(model);
         let xs = Tensor::randn([64, 3, 32, 32], (tch::Kind::Float, tch::Device::Cpu));
         let targets = Targets::plain(Tensor::arange(64, (tch::Kind::Int64, tch::Device::Cpu)).remainder(10));
         let out = net.forward(&xs, false);
@@ -522,7 +466,8 @@ mod tests {
         let warm = cfg(&["loss.exit_mode=\"route\"", "loss.route_warmup_epochs=3"]);
         let (_vs, net, out, targets) = random_batch(&acc.model);
         let loss = |c: &crate::config::Config, epoch| {
-            Criterion::new(&c.loss, &[1; 10], tch::Device::Cpu)
+            Criterion::new(&c.loss, &net, &[1; 10], tch::Device::Cpu)
+                .unwrap()
                 .batch_loss(&net, &out, &targets, epoch)
                 .total
                 .double_value(&[])
@@ -544,7 +489,8 @@ mod tests {
         let (subset, batch) = (resolve_with(text, &[]), resolve_with(text, &["loss.exit_normaliser=\"batch\""]));
         let (_vs, net, out, targets) = random_batch(&subset.model);
         let loss = |c: &crate::config::Config, epoch| {
-            Criterion::new(&c.loss, &[100, 50, 40, 30, 20, 10, 8, 6, 4, 2], tch::Device::Cpu)
+            Criterion::new(&c.loss, &net, &[100, 50, 40, 30, 20, 10, 8, 6, 4, 2], tch::Device::Cpu)
+                .unwrap()
                 .batch_loss(&net, &out, &targets, epoch)
                 .total
                 .double_value(&[])
@@ -568,7 +514,8 @@ mod tests {
             (cfg(&[]), cfg(&["loss.exit_weights=[0.3, 0.5]"]), cfg(&["loss.exit_weights=[0, 0]"]));
         let (_vs, net, out, targets) = random_batch(&plain.model);
         let loss = |c: &crate::config::Config| {
-            Criterion::new(&c.loss, &[100, 50, 40, 30, 20, 10, 8, 6, 4, 2], tch::Device::Cpu)
+            Criterion::new(&c.loss, &net, &[100, 50, 40, 30, 20, 10, 8, 6, 4, 2], tch::Device::Cpu)
+                .unwrap()
                 .batch_loss(&net, &out, &targets, 0)
         };
         let values = |b: &BatchLoss| b.terms.iter().map(|(_, t)| t.double_value(&[])).collect::<Vec<_>>();
@@ -597,7 +544,8 @@ mod tests {
         let (open, never, closing) = (cfg(&[]), cfg(&["loss.exit_threshold=1.0"]), cfg(&["loss.exits_close_epoch=3"]));
         let (_vs, net, out, targets) = random_batch(&open.model);
         let loss = |c: &crate::config::Config, epoch| {
-            Criterion::new(&c.loss, &[100, 50, 40, 30, 20, 10, 8, 6, 4, 2], tch::Device::Cpu)
+            Criterion::new(&c.loss, &net, &[100, 50, 40, 30, 20, 10, 8, 6, 4, 2], tch::Device::Cpu)
+                .unwrap()
                 .batch_loss(&net, &out, &targets, epoch)
         };
         let per_exit = |b: &BatchLoss| {

@@ -8,9 +8,71 @@
 //!
 //! With label smoothing ε (the report's runs) both terms use the smoothed target
 //! (1−ε)·onehot + ε/C [DESIGN: the report does not say where it applied smoothing].
+use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::ce::cross_entropy;
+use crate::check::{self, BadValue};
+use crate::model::classifier::HeadOutputs;
+
+/// The ResLT loss's `[loss]` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResltParams {
+    /// Weight α of the branch-independent term (the paper's α, the official code's beta).
+    pub alpha: f64,
+    /// First class index of the medium+tail and of the tail branch. Default: [2, 4] on
+    /// CIFAR-10, [35, 70] on CIFAR-100 (the official CIFAR code).
+    pub branch_starts: Option<[i64; 2]>,
+}
+
+impl Default for ResltParams {
+    fn default() -> Self {
+        ResltParams { alpha: 0.95, branch_starts: None }
+    }
+}
+
+impl ResltParams {
+    /// α in [0, 1], and the branch starts inside a dataset of `num_classes` classes.
+    pub fn validate(&self, num_classes: usize) -> Result<(), BadValue> {
+        check::unit_closed("loss.alpha", self.alpha)?;
+        if let Some([m, t]) = self.branch_starts {
+            check::require(
+                0 < m && m < t && t < num_classes as i64,
+                "loss.branch_starts",
+                format!("[{m}, {t}]"),
+                "must be two class indices 0 < medium < tail < the class count",
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn branch_sets(&self, num_classes: usize) -> BranchSets {
+        match self.branch_starts {
+            Some([m, t]) => BranchSets { start_medium: m, start_tail: t },
+            None => default_branch_sets(num_classes),
+        }
+    }
+}
+
+/// Default ResLT branch class sets for a dataset with `num_classes` classes (the official ResLT
+/// CIFAR code, Cui et al. 2022; docs/methods.md §5).
+pub fn default_branch_sets(num_classes: usize) -> BranchSets {
+    if num_classes == 100 {
+        BranchSets { start_medium: 35, start_tail: 70 }
+    } else {
+        BranchSets { start_medium: 2, start_tail: 4 }
+    }
+}
+
+/// What the ResLT loss needs of a head: its three branch logits.
+pub fn fits(head: HeadOutputs) -> Result<(), &'static str> {
+    if head.branches {
+        Ok(())
+    } else {
+        Err("the ResLT loss needs ResLT branches (model.head = \"bn3\" or \"grouped\", or exits of kind \"reslt\")")
+    }
+}
 
 /// Class-index boundaries of the medium+tail and tail branches.
 #[derive(Debug, Clone, Copy, PartialEq)]

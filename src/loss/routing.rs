@@ -14,6 +14,151 @@
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
+use super::kind::LossKind;
+use crate::check::{self, BadValue};
+use crate::model::classifier::HeadOutputs;
+
+/// The `[loss]` keys of early exits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExitLossParams {
+    /// The base loss of the exits before the final head. Unset: the final loss where the exits
+    /// can take it; plain exits under a ResLT loss take `ce` (they have no branches), and ResLT
+    /// exits learn as the ResLT head does (`reslt`, or `ldam` under an LDAM final loss).
+    pub exit_loss: Option<LossKind>,
+    /// Confidence τ of the training exit decision (Duggal et al. 2020 (ELF); docs/methods.md §6–7).
+    pub exit_threshold: f64,
+    /// `accumulate` (ELF) or `route`.
+    pub exit_mode: LossMode,
+    /// In `route` mode: accumulate for the first N epochs, then route (0: route from the start;
+    /// docs/methods.md §7, the warm-up is ours). Under routing from the start an exit learns only
+    /// from samples it is already correct and confident on, so an untrained exit (softmax ≈ 1/C
+    /// < τ) never gets a sample and never learns: results of report models 8 and 14 log 0 % early
+    /// exits in every epoch. Accumulating first lets every exit learn from every sample before
+    /// routing begins.
+    pub route_warmup_epochs: usize,
+    /// What "confident" means in the training exit decision (`confidence`, ELF's, or `margin`
+    /// (ours), LDAM exits only; docs/methods.md §6).
+    pub exit_decision: ExitDecision,
+    /// In `accumulate` mode: from this epoch (0-based) on, no training sample leaves early, so
+    /// every exit and the final head learn from every sample (our addition). ELF's exit decision
+    /// shapes training up to then. Why: in results/elf-margin-r100 the LR drop and DRW at epoch
+    /// 160 made exit 2 confident, the share of Few samples reaching the final head fell from 65 %
+    /// to 16–25 %, and full depth fell from 76.10 % (@164) to 74.54 %. Unset: never. Inference
+    /// is unchanged: it still leaves at the first confident exit.
+    pub exits_close_epoch: Option<usize>,
+    /// How the exits' losses are normalised when DRW weighs the samples (ours, docs/methods.md
+    /// §6). `subset` (the report's hybrid definition, docs/methods.md §7; the default, what every
+    /// run before this key trained with) scales each exit's weighted mean by the share of samples
+    /// that reach it; `batch` (ELF's sum as one weighted mean) divides every sample's weighted
+    /// loss by the whole batch's weight, so the tail-heavy deeper exits keep the weight DRW gave
+    /// their samples. Identical without DRW and before it starts.
+    pub exit_normaliser: ExitNormaliser,
+    /// A factor on the loss of exit 1 and of exit 2 (the final head keeps 1). The default
+    /// `[1, 1]` is ELF's plain sum over exits (Duggal et al. 2020; docs/methods.md §6). Why: the
+    /// exits' losses also train the shared stages 1–2, which every full-depth prediction goes
+    /// through; in every ELF run so far full depth ended 1.3–2.5 points under LDAM-DRW
+    /// (results/), with the gap already there at the LR drop. Lighter exit losses pull those
+    /// stages less towards the exits' needs. The exit decision does not depend on them.
+    pub exit_weights: [f64; 2],
+}
+
+impl Default for ExitLossParams {
+    fn default() -> Self {
+        ExitLossParams {
+            exit_loss: None,
+            exit_threshold: 0.9,
+            exit_mode: LossMode::Accumulate,
+            route_warmup_epochs: 0,
+            exit_decision: ExitDecision::Confidence,
+            exits_close_epoch: None,
+            exit_normaliser: ExitNormaliser::Subset,
+            exit_weights: [1.0, 1.0],
+        }
+    }
+}
+
+impl ExitLossParams {
+    /// The numbers in range, and no exit key set on a network without exits (`has_exits`), where
+    /// it would silently do nothing.
+    pub fn validate(&self, has_exits: bool) -> Result<(), BadValue> {
+        check::confidence("loss.exit_threshold", self.exit_threshold)?;
+        let [w1, w2] = self.exit_weights;
+        let shown_weights = format!("[{w1}, {w2}]");
+        check::require(
+            [w1, w2].iter().all(|w| w.is_finite() && *w >= 0.0),
+            "loss.exit_weights",
+            &shown_weights,
+            "must be two finite factors ≥ 0 (exit 1, exit 2)",
+        )?;
+        check::require(
+            self.route_warmup_epochs == 0 || (has_exits && self.exit_mode == LossMode::Route),
+            "loss.route_warmup_epochs",
+            self.route_warmup_epochs,
+            "is the accumulating warm-up of routed exits: it needs [model.exits] and loss.exit_mode = \"route\"",
+        )?;
+        if let Some(close) = self.exits_close_epoch {
+            check::require(
+                has_exits && self.exit_mode == LossMode::Accumulate,
+                "loss.exits_close_epoch",
+                close,
+                "closes ELF's training exits: it needs [model.exits] and loss.exit_mode = \"accumulate\"",
+            )?;
+        }
+        check::require(
+            has_exits || self.exit_normaliser == ExitNormaliser::Subset,
+            "loss.exit_normaliser",
+            "\"batch\"",
+            "normalises the losses of early exits: it needs [model.exits]",
+        )?;
+        check::require(
+            has_exits || self.exit_weights == [1.0, 1.0],
+            "loss.exit_weights",
+            &shown_weights,
+            "weighs the losses of early exits: it needs [model.exits]",
+        )
+    }
+
+    /// The loss asked of exits with `exits`' outputs when the final loss is `final_kind`.
+    pub fn exit_loss_kind(&self, final_kind: LossKind, exits: HeadOutputs) -> LossKind {
+        self.exit_loss.unwrap_or(match (exits.branches, final_kind) {
+            (true, LossKind::Ldam) => LossKind::Ldam,
+            (true, _) => LossKind::Reslt,
+            (false, LossKind::Reslt) => LossKind::Ce,
+            (false, kind) => kind,
+        })
+    }
+
+    /// How the exits' losses combine at `epoch` (0-based): `route` mode accumulates during its
+    /// warm-up epochs.
+    pub fn exit_mode_at(&self, epoch: usize) -> LossMode {
+        match self.exit_mode {
+            LossMode::Route if epoch < self.route_warmup_epochs => LossMode::Accumulate,
+            mode => mode,
+        }
+    }
+
+    /// Whether the training exit decision is off at `epoch` (0-based; `exits_close_epoch`).
+    pub fn exits_closed_at(&self, epoch: usize) -> bool {
+        self.exits_close_epoch.is_some_and(|close| epoch >= close)
+    }
+}
+
+/// How the training exit decision reads an exit's logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitDecision {
+    /// ELF's rule (Duggal et al. 2020; docs/methods.md §6): correct and max softmax(s·z) ≥ τ.
+    Confidence,
+    /// Correct and softmax(s·(z − m_y·1_y))_y ≥ τ: the confidence the exit's own LDAM loss sees,
+    /// i.e. the sample leaves only once that loss is ≤ −ln τ. With s = 30 the plain confidence
+    /// passes 0.9 for most training samples at the first exit and starves the final head
+    /// (results/elf-r100: 71–81 % leave at exit 1, Few ≈ 5 % at full depth); the margin, largest
+    /// for the rarest classes, keeps tail samples flowing to the deeper exits. Training only:
+    /// inference has no label, so it always uses the plain confidence.
+    Margin,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LossMode {

@@ -9,12 +9,12 @@
 //!
 //! The classifier of `gap_fc` / `conv_fc` exits is linear (CE) or cosine (LDAM).
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, Module};
+use tch::nn;
 use tch::Tensor;
 
-use super::heads::{global_avg_pool, linear, CosineLinear, LinearInit};
+use super::classifier::{Classifier, ClassifierSpec, HeadOutputs};
+use super::heads::LinearInit;
 use super::macs::{conv_macs, halved, MapSize};
-use super::reslt::ResltHead;
 use super::resnet::{batch_norm, conv};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,11 +50,16 @@ impl Default for ExitsConfig {
     }
 }
 
-#[derive(Debug)]
-enum Classifier {
-    Linear(nn::Linear),
-    Cosine(CosineLinear),
-    Reslt(Box<ResltHead>),
+impl ExitsConfig {
+    /// The classifier each exit ends in: a `reslt` exit's is the grouped ResLT head; the others
+    /// take `classifier` (a linear one with Kaiming init, as inside the reference ResNet).
+    pub fn classifier_spec(&self) -> ClassifierSpec {
+        match (self.kind, self.classifier) {
+            (ExitKind::Reslt, _) => ClassifierSpec::ResltGrouped,
+            (_, ExitClassifier::Linear) => ClassifierSpec::Linear(LinearInit::Kaiming),
+            (_, ExitClassifier::Cosine) => ClassifierSpec::Cosine,
+        }
+    }
 }
 
 /// One early exit attached to a stage output of `c_in` channels and `size` (height, width) pixels.
@@ -80,23 +85,10 @@ impl ExitHead {
         };
         let (out_h, out_w) = if conv_out.is_some() { halved(size) } else { size };
         let conv_layers = conv_out.map(|c_out| (conv(p / "conv", c_in, c_out, 3, 2, 1), batch_norm(p / "bn", c_out)));
-        let mut macs = conv_out.map_or(0, |c_out| conv_macs(c_in, c_out, 3, 1, out_h, out_w));
-        let classifier = match (cfg.kind, cfg.classifier) {
-            (ExitKind::Reslt, _) => {
-                let head = ResltHead::grouped(&(p / "reslt"), feat, num_classes).map_err(|e| e.to_string())?;
-                macs += head.macs((out_h, out_w), num_classes);
-                Classifier::Reslt(Box::new(head))
-            }
-            (_, ExitClassifier::Linear) => {
-                macs += (feat * num_classes) as u64;
-                Classifier::Linear(linear(p / "fc", feat, num_classes, LinearInit::Kaiming))
-            }
-            (_, ExitClassifier::Cosine) => {
-                macs += (feat * num_classes) as u64;
-                Classifier::Cosine(CosineLinear::new(p / "fc", feat, num_classes))
-            }
-        };
-        Ok(ExitHead { conv: conv_layers, classifier, macs })
+        let conv_cost = conv_out.map_or(0, |c_out| conv_macs(c_in, c_out, 3, 1, out_h, out_w));
+        let classifier = Classifier::new(p, "fc", cfg.classifier_spec(), feat, (out_h, out_w), num_classes)
+            .map_err(|e| e.to_string())?;
+        Ok(ExitHead { conv: conv_layers, macs: conv_cost + classifier.macs, classifier })
     }
 
     /// Logits `[B, C]` (fused for a ResLT exit) and, for a ResLT exit, branch logits `[3, B, C]`.
@@ -105,29 +97,17 @@ impl ExitHead {
             Some((c, bn)) => features.apply(c).apply_t(bn, train).relu(),
             None => features.shallow_clone(),
         };
-        match &self.classifier {
-            Classifier::Linear(fc) => (fc.forward(&global_avg_pool(&h)), None),
-            Classifier::Cosine(fc) => (fc.forward(&global_avg_pool(&h)), None),
-            Classifier::Reslt(head) => {
-                let b = head.forward(&h, train);
-                (b.sum_dim_intlist(0, false, tch::Kind::Float), Some(b))
-            }
-        }
+        self.classifier.forward(&h, train)
     }
 
-    pub fn is_cosine(&self) -> bool {
-        matches!(self.classifier, Classifier::Cosine(_))
+    /// What this exit's outputs offer a loss.
+    pub fn outputs(&self) -> HeadOutputs {
+        self.classifier.outputs()
     }
 
-    /// This exit's logits on the softmax scale its confidence is read on: a cosine classifier's
-    /// logits times `scale` (raw cosines in [−1, 1] never reach a high confidence), others as
-    /// they are.
+    /// This exit's logits on the softmax scale its confidence is read on.
     pub fn prediction_logits(&self, logits: &Tensor, scale: f64) -> Tensor {
-        if self.is_cosine() {
-            logits * scale
-        } else {
-            logits.shallow_clone()
-        }
+        self.classifier.prediction_logits(logits, scale)
     }
 }
 
@@ -149,7 +129,7 @@ mod tests {
         let x = Tensor::randn([2, 16, 32, 32], (Kind::Float, Device::Cpu));
         let (z, b) = e1.forward(&x, true);
         assert_eq!(z.size(), vec![2, 10]);
-        assert!(b.is_none() && e1.is_cosine());
+        assert!(b.is_none() && e1.outputs().cosine);
     }
 
     #[test]

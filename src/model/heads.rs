@@ -1,4 +1,5 @@
-//! Classifier heads that sit on pooled features.
+//! The layers classifiers are made of: linear and cosine classifiers on pooled features, and
+//! global average pooling.
 use serde::{Deserialize, Serialize};
 use tch::nn;
 use tch::Tensor;

@@ -1,4 +1,5 @@
 //! What the network is: backbone, heads and their configuration.
+pub mod classifier;
 pub mod exits;
 pub mod heads;
 pub mod macs;
@@ -7,15 +8,15 @@ pub mod reslt;
 pub mod resnet;
 
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, Module};
+use tch::nn;
 use tch::Tensor;
 
 use crate::data::image::ImageShape;
 
+use classifier::{Classifier, ClassifierSpec, HeadOutputs};
 use exits::{ExitHead, ExitsConfig};
-use heads::{global_avg_pool, linear, CosineLinear, LinearInit};
+use heads::LinearInit;
 use precision::{Autocast, Precision};
-use reslt::ResltHead;
 use resnet::{BackboneSpec, ResNet};
 
 /// The final classifier on the last stage.
@@ -85,6 +86,22 @@ pub enum ModelError {
 }
 
 impl ModelConfig {
+    /// The final classifier this config asks for (`classifier_init` applies to `linear` only).
+    pub fn head_spec(&self) -> ClassifierSpec {
+        match self.head {
+            HeadKind::Linear => ClassifierSpec::Linear(self.classifier_init),
+            HeadKind::Cosine => ClassifierSpec::Cosine,
+            HeadKind::Bn3 => ClassifierSpec::ResltBn3,
+            HeadKind::Grouped => ClassifierSpec::ResltGrouped,
+        }
+    }
+
+    /// What each head offers a loss, before any weight exists: the exits' (when there are
+    /// exits) and then the final head's.
+    pub fn head_outputs(&self) -> (Option<HeadOutputs>, HeadOutputs) {
+        (self.exits.as_ref().map(|e| e.classifier_spec().outputs()), self.head_spec().outputs())
+    }
+
     /// Blocks per stage for the CIFAR ResNet depth 6n+2.
     pub fn blocks_per_stage(&self) -> Result<i64, ModelError> {
         match self.arch.as_str() {
@@ -142,13 +159,6 @@ pub struct CostModel {
     pub plain: u64,
 }
 
-#[derive(Debug)]
-enum Head {
-    Linear(nn::Linear),
-    Cosine(CosineLinear),
-    Reslt(Box<ResltHead>),
-}
-
 /// The same NCHW tensor with NHWC strides (tch 0.24 does not bind `memory_format`).
 pub fn channels_last(xs: &Tensor) -> Tensor {
     xs.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
@@ -158,7 +168,7 @@ pub fn channels_last(xs: &Tensor) -> Tensor {
 #[derive(Debug)]
 pub struct Network {
     pub backbone: ResNet,
-    head: Head,
+    head: Classifier,
     exits: Vec<ExitHead>,
     pub num_classes: i64,
     /// Precision of training forward passes (`forward(_, true)`); evaluation is always fp32.
@@ -173,15 +183,9 @@ impl Network {
     pub fn new(p: &nn::Path, cfg: &ModelConfig, num_classes: i64, input: ImageShape) -> Result<Self, ModelError> {
         let spec = cfg.validate()?;
         let backbone = ResNet::new(p, spec);
-        let width = spec.widths[2];
-        let head = match cfg.head {
-            HeadKind::Linear => Head::Linear(linear(p / "linear", width, num_classes, cfg.classifier_init)),
-            HeadKind::Cosine => Head::Cosine(CosineLinear::new(p / "linear", width, num_classes)),
-            HeadKind::Bn3 => Head::Reslt(Box::new(ResltHead::bn3(&(p / "reslt"), width, num_classes))),
-            HeadKind::Grouped => Head::Reslt(Box::new(
-                ResltHead::grouped(&(p / "reslt"), width, num_classes).map_err(|e| ModelError::GroupedWidth(e.0))?,
-            )),
-        };
+        let last_map = macs::stage_sizes(input)[2];
+        let head = Classifier::new(p, "linear", cfg.head_spec(), spec.widths[2], last_map, num_classes)
+            .map_err(|e| ModelError::GroupedWidth(e.0))?;
         let mut exits = Vec::new();
         if let Some(ecfg) = &cfg.exits {
             // One exit after each of the first two stages, on that stage's output.
@@ -247,23 +251,19 @@ impl Network {
                 ExitOutput { logits, branches }
             })
             .collect();
-        let (logits, branches) = match &self.head {
-            Head::Reslt(h) => {
-                let b = h.forward(&stages[2], train);
-                (b.sum_dim_intlist(0, false, tch::Kind::Float), Some(b))
-            }
-            _ => (self.final_logits(&stages[2], train), None),
-        };
+        let (logits, branches) = self.head.forward(&stages[2], train);
         ModelOutput { logits, branches, exits }
     }
 
     /// Final logits `[B, C]` from the last stage (fused for ResLT heads).
     fn final_logits(&self, h: &Tensor, train: bool) -> Tensor {
-        match &self.head {
-            Head::Linear(fc) => fc.forward(&global_avg_pool(h)),
-            Head::Cosine(fc) => fc.forward(&global_avg_pool(h)),
-            Head::Reslt(r) => r.forward(h, train).sum_dim_intlist(0, false, tch::Kind::Float),
-        }
+        self.head.forward(h, train).0
+    }
+
+    /// What each head offers a loss: the exits' (both exits share a design; None without
+    /// exits), then the final head's.
+    pub fn head_outputs(&self) -> (Option<HeadOutputs>, HeadOutputs) {
+        (self.exits.first().map(ExitHead::outputs), self.head.outputs())
     }
 
     /// Full-depth inference that skips the exit heads: what the same network costs without exits
@@ -328,21 +328,14 @@ impl Network {
     pub fn prediction_logits(&self, out: &ModelOutput, scale: f64) -> Vec<Tensor> {
         let mut v: Vec<Tensor> =
             self.exits.iter().zip(&out.exits).map(|(e, o)| e.prediction_logits(&o.logits, scale)).collect();
-        v.push(match self.head {
-            Head::Cosine(_) => &out.logits * scale,
-            _ => out.logits.shallow_clone(),
-        });
+        v.push(self.head.prediction_logits(&out.logits, scale));
         v
     }
 
     /// MACs per image for every way out of the network (docs/methods.md §2 and §6).
     pub fn cost_model(&self) -> CostModel {
         let cum = macs::backbone_macs(&self.backbone.spec, self.input);
-        let w = self.backbone.spec.widths[2];
-        let final_head = match &self.head {
-            Head::Linear(_) | Head::Cosine(_) => (w * self.num_classes) as u64,
-            Head::Reslt(h) => h.macs(macs::stage_sizes(self.input)[2], self.num_classes),
-        };
+        let final_head = self.head.macs;
         let mut exit_costs = Vec::new();
         let mut heads = 0;
         for (k, e) in self.exits.iter().enumerate() {

@@ -268,9 +268,9 @@ mod tests {
         for extra in cases {
             let cfg = config(extra);
             let counts = [50, 40, 30, 20, 10, 8, 6, 4, 2, 1];
-            let criterion = Criterion::new(&cfg.loss, &counts, Device::Cpu);
             let mut a = build(&cfg, Device::Cpu, 10, crate::data::cifar::SHAPE).unwrap();
             let mut b = build(&cfg, Device::Cpu, 10, crate::data::cifar::SHAPE).unwrap();
+            let criterion = Criterion::new(&cfg.loss, &a.net, &counts, Device::Cpu).unwrap();
             let lr = Tensor::zeros([], (Kind::Float, Device::Cpu));
             for step in 0..4 {
                 let (xs, targets) = batch(step);
@@ -297,8 +297,8 @@ mod tests {
     #[test]
     fn a_non_finite_guarded_step_changes_nothing_and_names_the_term() {
         let cfg = config(&["loss.kind=\"ce\""]);
-        let criterion = Criterion::new(&cfg.loss, &[1; 10], Device::Cpu);
         let mut s = build(&cfg, Device::Cpu, 10, crate::data::cifar::SHAPE).unwrap();
+        let criterion = Criterion::new(&cfg.loss, &s.net, &[1; 10], Device::Cpu).unwrap();
         let lr = Tensor::from(0.1f32);
         let (xs, targets) = batch(0);
         let err = guarded_step(&s.net, &mut s.opt, &criterion, &xs, &targets, 0, &lr).err().unwrap();

@@ -116,9 +116,9 @@ mod tests {
             shape: crate::data::cifar::SHAPE,
         };
         let (xs, targets) = to_device(&batch, Device::Cpu, true);
-        let criterion = Criterion::new(&bf16.loss, &[1; 10], Device::Cpu);
         let a = build(&fp32, Device::Cpu, 10, crate::data::cifar::SHAPE).unwrap();
         let mut b = build(&bf16, Device::Cpu, 10, crate::data::cifar::SHAPE).unwrap();
+        let criterion = Criterion::new(&bf16.loss, &b.net, &[1; 10], Device::Cpu).unwrap();
         let (full, half) = (a.net.forward(&xs, true), b.net.forward(&xs, true));
         assert_eq!(half.logits.kind(), Kind::Float);
         assert!(half.exits.iter().all(|e| e.logits.kind() == Kind::Float));

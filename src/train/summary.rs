@@ -38,7 +38,7 @@ pub fn final_scores(
     if !net.has_exits() {
         return FinalScores { fused, branches, early_exit: None, early_exit_sweep: Vec::new(), exits_alone: None };
     }
-    let scores = exit_scores(net, test, cfg.eval.batch_size, cfg.loss.scale);
+    let scores = exit_scores(net, test, cfg.eval.batch_size, cfg.loss.ldam.scale);
     let costs = net.cost_model();
     let at = |tau| early_exit_at(&scores, &test.labels, groups, num_classes, &costs, tau);
     FinalScores {

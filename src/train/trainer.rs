@@ -88,10 +88,10 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
     let rule = cfg.group_rule();
     let groups = rule.assign(&data.train_counts);
     let test = TestSet::new(&data.test, device, cfg.train.channels_last);
-    let criterion = Criterion::new(&cfg.loss, &data.train_counts, device);
     let train_set = Arc::new(data.train);
 
     let mut s = guarded("building the network", || build(cfg, device, num_classes, train_set.shape))?;
+    let criterion = Criterion::new(&cfg.loss, &s.net, &data.train_counts, device)?;
     let steps = steps_per_epoch(cfg, train_set.len())?;
     let restored = run_files::restore(&opened, &mut s, &meta, &invocation, steps)?;
     let (mut so_far, mut pending_resume, mut start) = (restored.so_far, restored.pending_resume, restored.start);
@@ -234,7 +234,7 @@ fn announce(cfg: &Config, images: usize, counts: &[usize], steps: usize, device:
         cfg.dataset(),
         cfg.data.rho,
     );
-    let warmup = cfg.loss.route_warmup_epochs;
+    let warmup = cfg.loss.exits.route_warmup_epochs;
     if warmup > 0 {
         if warmup < epochs {
             eprintln!("{name}: exits accumulate for epochs 1–{warmup}, then route from epoch {}", warmup + 1);
@@ -244,7 +244,7 @@ fn announce(cfg: &Config, images: usize, counts: &[usize], steps: usize, device:
             );
         }
     }
-    if let Some(close) = cfg.loss.exits_close_epoch {
+    if let Some(close) = cfg.loss.exits.exits_close_epoch {
         eprintln!(
             "{name}: training exits close after epoch {close}: from epoch {} every sample reaches the final head",
             close + 1
