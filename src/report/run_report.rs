@@ -6,9 +6,9 @@ use anyhow::{bail, Result};
 use super::document::{html, markdown, Block};
 use super::plots;
 use super::table;
-use crate::run::{self, EpochScore, RunDir, Summary};
+use crate::run::{self, Analyses, EpochRecord, EpochScore, RunDir, Summary};
 use crate::score::early_exit::EarlyExit;
-use crate::score::metrics::{fmt_group, Accuracy};
+use crate::score::metrics::{fmt_group, Accuracy, Group};
 use crate::store;
 
 pub const CURVES_PNG: &str = "curves.png";
@@ -42,22 +42,44 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
         bail!("{} has no {}: reports are made from finished runs", run_dir.display(), run::SUMMARY_FILE);
     }
     let summary = Summary::read(&dir.file(run::SUMMARY_FILE))?;
-    let records = dir.read_metrics()?;
-    let names = summary.dataset.class_names(summary.last_per_class.len());
-    let groups = summary.groups.assignment();
-    let title = format!("{} ({} ρ={})", summary.name, summary.dataset, summary.rho);
-
-    plots::training_curves(&records, Some(summary.best.epoch), &title, &dir.file(CURVES_PNG))?;
-    plots::per_class(
-        &summary.last_per_class,
-        &summary.groups.train_counts,
-        &groups,
-        &names,
-        &title,
-        &dir.file(PER_CLASS_PNG),
+    let run = RunSources {
+        records: dir.read_metrics()?,
+        names: summary.dataset.class_names(summary.last_per_class.len()),
+        groups: summary.groups.assignment(),
+        title: format!("{} ({} ρ={})", summary.name, summary.dataset, summary.rho),
+        analyses: dir.analyses(&summary)?,
+        summary,
+        dir,
+    };
+    let mut blocks = provenance(&run.summary);
+    blocks.extend(accuracy(&run)?);
+    blocks.extend(per_class(&run)?);
+    blocks.extend(branches(&run)?);
+    blocks.extend(early_exits(&run)?);
+    let title = &run.title;
+    let md = format!("# Report: {title}\n\n{}", markdown(&blocks));
+    let md_path = run.dir.file("report.md");
+    store::atomic_write(&md_path, md.as_bytes())?;
+    store::atomic_write(
+        &run.dir.file("report.html"),
+        html(&format!("Report: {title}"), &blocks, &run.dir.path)?.as_bytes(),
     )?;
-    plots::confusion(&summary.last_confusion, &names, &title, &dir.file(CONFUSION_PNG))?;
+    Ok(md_path)
+}
 
+/// What a report is made from: the finished run's records and what later analyses added.
+struct RunSources {
+    dir: RunDir,
+    summary: Summary,
+    records: Vec<EpochRecord>,
+    names: Vec<String>,
+    groups: Vec<Group>,
+    title: String,
+    analyses: Analyses,
+}
+
+/// Dataset, seeds, config, commit, machine, command, and any fork or resume.
+fn provenance(summary: &Summary) -> Vec<Block> {
     let mut blocks = vec![
         Block::Paragraph(format!(
             "{} ρ={} (subset seed {}), seed {}, {} epochs. Config `{}`; commit `{}`; {} on {} ({}); wall time {}.",
@@ -93,13 +115,22 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
             r.after_epoch, r.at, r.commit, r.device, r.machine, r.command
         )));
     }
+    blocks
+}
+
+/// The accuracy table (best, last, parts alone and every later analysis), what each analysis
+/// is, the groups and the training curves.
+fn accuracy(run: &RunSources) -> Result<Vec<Block>> {
+    let (summary, dir) = (&run.summary, &run.dir);
+    plots::training_curves(&run.records, Some(summary.best.epoch), &run.title, &dir.file(CURVES_PNG))?;
+    let mut blocks = Vec::new();
     blocks.push(Block::Heading("Accuracy".into()));
     let head: Vec<String> = ["", "epoch", "overall", "many", "medium", "few"].iter().map(|s| s.to_string()).collect();
     let mut rows = vec![score_row("best epoch", &summary.best), score_row("last epoch", &summary.last)];
     for (name, acc) in summary.last_parts_alone() {
         rows.push(score_row(&format!("last, {name}"), &EpochScore::new(summary.last.epoch, acc)));
     }
-    let found = dir.analyses(&summary)?;
+    let found = &run.analyses;
     let (precise, average, selection) = (&found.precise_bn, &found.weight_average, &found.selection);
     if let Some(p) = precise {
         rows.push(score_row(&format!("{}, precise BN", p.weights), &EpochScore::new(p.epoch, &p.full_depth)));
@@ -164,6 +195,23 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
         "Test accuracy per group, training loss and learning rate per epoch".into(),
         CURVES_PNG.into(),
     ));
+    Ok(blocks)
+}
+
+/// Per-class accuracy with training counts (and, with exits, where each class left) and the
+/// confusion matrix.
+fn per_class(run: &RunSources) -> Result<Vec<Block>> {
+    let (summary, dir, names, groups, records) = (&run.summary, &run.dir, &run.names, &run.groups, &run.records);
+    plots::per_class(
+        &summary.last_per_class,
+        &summary.groups.train_counts,
+        groups,
+        names,
+        &run.title,
+        &dir.file(PER_CLASS_PNG),
+    )?;
+    plots::confusion(&summary.last_confusion, names, &run.title, &dir.file(CONFUSION_PNG))?;
+    let mut blocks = Vec::new();
     blocks.push(Block::Heading("Per class (last epoch)".into()));
     blocks.push(Block::Image("Per-class accuracy, head → tail, with training counts".into(), PER_CLASS_PNG.into()));
     // Runs with exits: where each class's training samples left in the last epoch, and each
@@ -202,6 +250,13 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
     blocks.push(Block::Table(head, rows));
     blocks.push(Block::Heading("Confusion matrix (last epoch)".into()));
     blocks.push(Block::Image("Row-normalised confusion matrix".into(), CONFUSION_PNG.into()));
+    Ok(blocks)
+}
+
+/// ResLT runs: each branch alone and fused.
+fn branches(run: &RunSources) -> Result<Vec<Block>> {
+    let (summary, title) = (&run.summary, &run.title);
+    let mut blocks = Vec::new();
     if let Some(bs) = &summary.last_branches {
         let mut series: Vec<(String, Accuracy)> = ["head branch", "medium branch", "tail branch"]
             .iter()
@@ -212,12 +267,19 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
         plots::grouped_bars(
             &series,
             &format!("{title} — ResLT branches alone and fused, last epoch"),
-            &dir.file(BRANCHES_PNG),
+            &run.dir.file(BRANCHES_PNG),
         )?;
         blocks.push(Block::Heading("ResLT branches".into()));
         blocks.push(Block::Image("Each branch alone and the fused prediction, per group".into(), BRANCHES_PNG.into()));
     }
 
+    Ok(blocks)
+}
+
+/// Runs with exits: where test and training images leave, the τ sweep and the wall clock.
+fn early_exits(run: &RunSources) -> Result<Vec<Block>> {
+    let (summary, dir, title, records) = (&run.summary, &run.dir, &run.title, &run.records);
+    let mut blocks = Vec::new();
     if let Some(e) = &summary.early_exit {
         plots::exit_histogram(
             &e.exit_fractions_by_group,
@@ -264,7 +326,7 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
         blocks.push(Block::Image("Accuracy versus mean MACs over τ".into(), EXIT_SWEEP_PNG.into()));
         if records.iter().any(|r| r.train_exit_fractions.is_some()) {
             plots::train_exit_shares(
-                &records,
+                records,
                 &format!("{title} — where training samples leave (detached decision)"),
                 &dir.file(TRAIN_EXITS_PNG),
             )?;
@@ -278,15 +340,11 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
                 TRAIN_EXITS_PNG.into(),
             ));
         }
-        if let Some(t) = &found.timing {
+        if let Some(t) = &run.analyses.timing {
             blocks.push(Block::Heading("Early exits: wall clock".into()));
             blocks.extend(table::timing_blocks(t));
         }
     }
 
-    let md = format!("# Report: {title}\n\n{}", markdown(&blocks));
-    let md_path = dir.file("report.md");
-    store::atomic_write(&md_path, md.as_bytes())?;
-    store::atomic_write(&dir.file("report.html"), html(&format!("Report: {title}"), &blocks, &dir.path)?.as_bytes())?;
-    Ok(md_path)
+    Ok(blocks)
 }

@@ -40,42 +40,9 @@ struct Job {
 /// What happened to each config this call tried to train: (config stem, succeeded).
 pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, bool)>> {
     std::fs::create_dir_all(&opts.runs).with_context(|| format!("cannot create {}", opts.runs.display()))?;
-    let mut queue = Vec::new();
-    let mut results = Vec::new();
-    for row in rows {
-        let dir = row.run_dir(&opts.runs);
-        let standing = match status(&dir) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("{}: {e:#}; skipped (repair or remove the file)", row.stem());
-                results.push((row.stem(), false));
-                continue;
-            }
-        };
-        match standing {
-            RunStatus::Finished(s) => eprintln!("{}: finished ({:.2} last), skipped", row.stem(), s.last.overall),
-            RunStatus::Failed(msg) if !opts.retry_failed => {
-                eprintln!("{}: stopped earlier ({msg}); skipped (--retry-failed resumes it)", row.stem())
-            }
-            RunStatus::Failed(_) => {
-                let _ = std::fs::remove_file(RunDir::new(&dir).file(run::FAILURE_FILE));
-                queue.push(Job { row: row.clone(), dir, resume: true });
-            }
-            RunStatus::Partial { .. } => queue.push(Job { row: row.clone(), dir, resume: true }),
-            RunStatus::NotStarted => {
-                // A directory with a config but no checkpoint yet (killed in the first epoch)
-                // resumes too: the trainer refuses to start over an existing run.
-                let resume = RunDir::new(&dir).exists(run::CONFIG_FILE);
-                queue.push(Job { row: row.clone(), dir, resume });
-            }
-        }
-    }
+    let (mut queue, mut results) = queue_unfinished(rows, opts);
     let jobs = opts.jobs.max(1);
-    let threads = opts.threads.or_else(|| {
-        let cpu = opts.device.as_deref().is_none_or(|d| d == "cpu" || d == "auto") && !tch::Cuda::is_available();
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        (cpu && jobs > 1).then(|| (cores / jobs).max(1))
-    });
+    let threads = threads_per_job(opts, jobs);
     let total = queue.len();
     let mut running: Vec<(Job, Child, Instant)> = Vec::new();
     let mut started = 0;
@@ -110,16 +77,7 @@ pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, 
         // A progress line per minute when some run has finished an epoch since the last one.
         if last_report.elapsed() >= Duration::from_secs(60) {
             last_report = Instant::now();
-            let progress = running
-                .iter()
-                .map(|(job, _, _)| match status(&job.dir) {
-                    Ok(RunStatus::Partial { epochs_done, epochs }) => {
-                        format!("{} {epochs_done}/{epochs}", job.row.stem())
-                    }
-                    _ => format!("{} starting", job.row.stem()),
-                })
-                .collect::<Vec<_>>()
-                .join(" · ");
+            let progress = progress_line(running.iter().map(|(job, _, _)| job));
             if progress != last_progress {
                 eprintln!("epochs done: {progress} ({} queued)", queue.len());
                 last_progress = progress;
@@ -130,36 +88,96 @@ pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, 
             if let Some(exit) = running[i].1.try_wait()? {
                 let (job, _, t0) = running.remove(i);
                 let minutes = t0.elapsed().as_secs_f64() / 60.0;
-                let ok = exit.success();
-                let mut outcome = match status(&job.dir) {
-                    Ok(RunStatus::Finished(s)) => {
-                        format!("finished: best {:.2}, last {:.2}", s.best.overall, s.last.overall)
-                    }
-                    Ok(RunStatus::Failed(msg)) => format!("stopped: {msg}"),
-                    Ok(RunStatus::Partial { .. }) if exit.code() == Some(crate::interrupt::EXIT_INTERRUPTED) => {
-                        "stopped on request with a checkpoint (resumable)".to_string()
-                    }
-                    Ok(RunStatus::Partial { epochs_done, epochs }) => format!("exited at epoch {epochs_done}/{epochs}"),
-                    Ok(RunStatus::NotStarted) => format!("exited before its first epoch ({exit})"),
-                    Err(e) => format!("left a run that does not read: {e:#}"),
-                };
-                if !ok {
-                    if let Some(line) = last_line(&log_path(&job.dir)) {
-                        outcome.push_str(&format!("; its log ends: {line}"));
-                    }
-                }
                 eprintln!(
-                    "{} {outcome} after {minutes:.1} min (log: {})",
+                    "{} {} after {minutes:.1} min (log: {})",
                     job.row.stem(),
+                    outcome(&job, exit),
                     log_path(&job.dir).display()
                 );
-                results.push((job.row.stem(), ok));
+                results.push((job.row.stem(), exit.success()));
             } else {
                 i += 1;
             }
         }
     }
     Ok(results)
+}
+
+/// The rows still to train, as jobs (new or resumed), and the rows left alone as results: a run
+/// that does not read is reported and skipped, a failed one waits for `--retry-failed`.
+fn queue_unfinished(rows: &[Row], opts: &RunnerOptions) -> (Vec<Job>, Vec<(String, bool)>) {
+    let (mut queue, mut results) = (Vec::new(), Vec::new());
+    for row in rows {
+        let dir = row.run_dir(&opts.runs);
+        let standing = match status(&dir) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{}: {e:#}; skipped (repair or remove the file)", row.stem());
+                results.push((row.stem(), false));
+                continue;
+            }
+        };
+        match standing {
+            RunStatus::Finished(s) => eprintln!("{}: finished ({:.2} last), skipped", row.stem(), s.last.overall),
+            RunStatus::Failed(msg) if !opts.retry_failed => {
+                eprintln!("{}: stopped earlier ({msg}); skipped (--retry-failed resumes it)", row.stem())
+            }
+            RunStatus::Failed(_) => {
+                let _ = std::fs::remove_file(RunDir::new(&dir).file(run::FAILURE_FILE));
+                queue.push(Job { row: row.clone(), dir, resume: true });
+            }
+            RunStatus::Partial { .. } => queue.push(Job { row: row.clone(), dir, resume: true }),
+            RunStatus::NotStarted => {
+                // A directory with a config but no checkpoint yet (killed in the first epoch)
+                // resumes too: the trainer refuses to start over an existing run.
+                let resume = RunDir::new(&dir).exists(run::CONFIG_FILE);
+                queue.push(Job { row: row.clone(), dir, resume });
+            }
+        }
+    }
+    (queue, results)
+}
+
+/// libtorch threads per training: `--threads`, else on a CPU with several jobs an even share
+/// of the cores (they would otherwise each take all of them), else libtorch's default.
+fn threads_per_job(opts: &RunnerOptions, jobs: usize) -> Option<usize> {
+    opts.threads.or_else(|| {
+        let cpu = opts.device.as_deref().is_none_or(|d| d == "cpu" || d == "auto") && !tch::Cuda::is_available();
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        (cpu && jobs > 1).then(|| (cores / jobs).max(1))
+    })
+}
+
+/// "model-13 64/200 · reslt-official-r50 9/200": the epochs each running training has done.
+fn progress_line<'a>(running: impl Iterator<Item = &'a Job>) -> String {
+    running
+        .map(|job| match status(&job.dir) {
+            Ok(RunStatus::Partial { epochs_done, epochs }) => format!("{} {epochs_done}/{epochs}", job.row.stem()),
+            _ => format!("{} starting", job.row.stem()),
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// What became of a training that exited with `exit`, read from its run directory (and, when it
+/// failed, the last line of its log).
+fn outcome(job: &Job, exit: std::process::ExitStatus) -> String {
+    let mut outcome = match status(&job.dir) {
+        Ok(RunStatus::Finished(s)) => format!("finished: best {:.2}, last {:.2}", s.best.overall, s.last.overall),
+        Ok(RunStatus::Failed(msg)) => format!("stopped: {msg}"),
+        Ok(RunStatus::Partial { .. }) if exit.code() == Some(crate::interrupt::EXIT_INTERRUPTED) => {
+            "stopped on request with a checkpoint (resumable)".to_string()
+        }
+        Ok(RunStatus::Partial { epochs_done, epochs }) => format!("exited at epoch {epochs_done}/{epochs}"),
+        Ok(RunStatus::NotStarted) => format!("exited before its first epoch ({exit})"),
+        Err(e) => format!("left a run that does not read: {e:#}"),
+    };
+    if !exit.success() {
+        if let Some(line) = last_line(&log_path(&job.dir)) {
+            outcome.push_str(&format!("; its log ends: {line}"));
+        }
+    }
+    outcome
 }
 
 /// The last non-empty line of a log (where a failed training says why).
