@@ -10,6 +10,7 @@
 //! - `config` (what to run) and `run` (a run directory and its records, plain serde types);
 //! - `train`: how the network learns, writing a run directory;
 //! - `eval`: what a trained run's saved weights show (evaluation, `select`, averaging, BN);
+//! - `rebalance`: second-stage and post-hoc re-balancing of a trained run's heads;
 //! - `report`: how people see results; `reproduce`: the report's whole table;
 //! - the commands (`main.rs`, `bench`) on top.
 pub mod bench;
@@ -21,6 +22,7 @@ pub mod interrupt;
 pub mod loss;
 pub mod model;
 pub mod optim;
+pub mod rebalance;
 pub mod report;
 pub mod reproduce;
 pub mod run;

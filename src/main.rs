@@ -30,7 +30,8 @@ struct Cli {
 enum Command {
     /// Train a model from a TOML config (resumable).
     Train(TrainArgs),
-    /// Evaluate a run's last (or best) weights on the test set.
+    /// Evaluate a run's last (or best) weights on the test set, or a zoo file
+    /// (results/<name>/weights-*.safetensors, with the config.toml beside it).
     Eval {
         run_dir: PathBuf,
         #[arg(long)]
@@ -69,6 +70,22 @@ enum Command {
         #[arg(long, default_value_t = longtail::data::validation::DEFAULT_PER_CLASS)]
         per_class: usize,
     },
+    /// Second-stage and post-hoc re-balancing of a finished run's heads on its frozen backbone
+    /// (logit adjustment, τ-normalisation, cRT, LWS, MiSLAS), each setting chosen on the validation
+    /// images `select` draws, then scored once on the test set with calibration and early exit.
+    /// The result goes to stage_two.json, which `publish` attaches.
+    Rebalance {
+        run_dir: PathBuf,
+        /// The CIFAR binary folder (a packed subset lacks the left-out images).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Validation images per class at most.
+        #[arg(long, default_value_t = longtail::data::validation::DEFAULT_PER_CLASS)]
+        per_class: usize,
+        /// Methods, comma-separated (default: all five).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        methods: Vec<longtail::rebalance::Method>,
+    },
     /// Copy a finished run's summary to results/<name>.json (the evidence behind a number).
     Publish {
         run_dir: PathBuf,
@@ -80,6 +97,10 @@ enum Command {
         /// Replace an existing result file.
         #[arg(long)]
         force: bool,
+        /// Also write the run's weights into the model zoo: results/<name>/weights-last.safetensors
+        /// (and the validation-chosen epoch's, when kept) with its config.toml, for `eval` and PyTorch.
+        #[arg(long)]
+        zoo: bool,
     },
     /// Write report.md and report.html (with PNG plots) into each finished run directory.
     Report {
@@ -237,6 +258,12 @@ enum ReproduceCommand {
     /// Train (or resume, or skip when finished) every config of REPORT.txt's comparison table,
     /// then render it: reported vs ours, best and last epoch, Many/Medium/Few, early exits.
     Report(ReproduceArgs),
+    /// Render the second-stage table over every published result (`results/stage-two.md`):
+    /// as trained and after each `rebalance` method, with calibration.
+    StageTwo {
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+    },
 }
 
 /// Which long-tailed subset, and where its release is.
@@ -535,6 +562,20 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Train(args) => run_train(args),
+        Command::Eval { run_dir, data, exit_threshold, timing, precise_bn, average_from, .. }
+            if run_dir.extension().is_some_and(|e| e == "safetensors") =>
+        {
+            if !exit_threshold.is_empty() || timing || precise_bn.is_some() || average_from.is_some() {
+                Err(anyhow::anyhow!(
+                    "{}: a zoo file is evaluated as it is (full depth, exits, early exit at the configured τ); \
+                     --exit-threshold, --timing, --precise-bn and --average-from need a run directory",
+                    run_dir.display()
+                ))
+            } else {
+                longtail::eval::zoo::evaluate(&run_dir, data.as_deref())
+                    .map(|outcome| print!("{}", longtail::report::evaluation::render(&outcome)))
+            }
+        }
         Command::Eval { run_dir, data, weights, exit_threshold, timing, precise_bn, average_from } => {
             let request =
                 EvalRequest { run_dir, data, weights, thresholds: exit_threshold, timing, precise_bn, average_from };
@@ -549,10 +590,28 @@ fn main() -> ExitCode {
                 Ok(())
             })
         }
-        Command::Publish { run_dir, name, results, force } => {
-            longtail::report::publish::publish(&run_dir, name.as_deref(), &results, force).map(|done| {
+        Command::Rebalance { run_dir, data, per_class, methods } => {
+            let methods = if methods.is_empty() { longtail::rebalance::Method::ALL.to_vec() } else { methods };
+            let request = longtail::rebalance::RebalanceRequest { run_dir, data, per_class, methods };
+            longtail::rebalance::rebalance_run(&request).and_then(|report| {
+                let plot = request.run_dir.join(longtail::rebalance::RELIABILITY_PLOT);
+                let panels: Vec<_> = report.scored().into_iter().map(|(n, s)| (n, &s.calibration)).collect();
+                let title = request.run_dir.file_name().map_or("run".into(), |n| n.to_string_lossy().into_owned());
+                longtail::report::plots::reliability(&panels, &title, &plot)?;
+                print!("{}", report.render());
+                Ok(())
+            })
+        }
+        Command::Publish { run_dir, name, results, force, zoo } => {
+            longtail::report::publish::publish(&run_dir, name.as_deref(), &results, force).and_then(|done| {
                 done.notes.iter().for_each(|n| eprintln!("{n}"));
                 println!("wrote {}", done.path.display());
+                if zoo {
+                    for file in longtail::eval::zoo::export(&run_dir, &done.path.with_extension(""), true)? {
+                        println!("wrote {}", file.display());
+                    }
+                }
+                Ok(())
             })
         }
         Command::Report { run_dirs } => run_dirs.iter().try_for_each(|d| {
@@ -573,6 +632,9 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Reproduce { command: ReproduceCommand::Report(args) } => run_reproduce(args),
+        Command::Reproduce { command: ReproduceCommand::StageTwo { results } } => {
+            longtail::report::stage_two::write(&results).map(|p| println!("wrote {}", p.display()))
+        }
         Command::Bench(args) => run_bench(args),
         Command::Data { command } => run_data(command),
     };

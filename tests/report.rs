@@ -109,6 +109,7 @@ fn synthetic_run(dir: &Path, name: &str, alpha: f64, branches: bool) -> Summary 
         precise_bn: None,
         weight_average: None,
         selected_on_validation: None,
+        stage_two: None,
         finished_at: "2026-11-27T01:00:00Z".into(),
     };
     store::write_json(&dir.join(run::SUMMARY_FILE), &summary).unwrap();

@@ -59,7 +59,7 @@ fn kept_epochs(dir: &RunDir, last: usize) -> Vec<usize> {
 }
 
 /// The validation images of `cfg`'s subset: the full training set's images outside it.
-fn validation_images(
+pub fn validation_images(
     cfg: &Config,
     data: Option<&std::path::Path>,
     per_class: usize,

@@ -103,6 +103,41 @@ impl Classifier {
         }
     }
 
+    /// The vector the classifier's last affine map takes, from a feature map (no gradient is
+    /// needed; BatchNorm in eval mode): the pooled features of a linear or cosine classifier, the
+    /// sum of the three pooled branch vectors of a ResLT head, whose fused logits are the shared
+    /// classifier applied to that sum with its bias counted three times ([`LastLayer`]).
+    pub fn pooled(&self, features: &Tensor) -> Tensor {
+        match &self.layers {
+            Layers::Linear(_) | Layers::Cosine(_) => global_avg_pool(features),
+            Layers::Reslt(head) => {
+                let branches = head.pooled(features, false);
+                &branches[0] + &branches[1] + &branches[2]
+            }
+        }
+    }
+
+    /// A detached copy of the last affine map (`logits = last_layer().logits(pooled(F))`), for
+    /// methods that re-weigh or re-train it on frozen features.
+    pub fn last_layer(&self) -> LastLayer {
+        let copy = |t: &Tensor| t.detach().copy();
+        match &self.layers {
+            Layers::Linear(fc) => {
+                LastLayer { weight: copy(&fc.ws), bias: fc.bs.as_ref().map(copy), bias_copies: 1.0, cosine: false }
+            }
+            Layers::Cosine(fc) => LastLayer {
+                weight: copy(&fc.weight).transpose(0, 1).contiguous(),
+                bias: None,
+                bias_copies: 1.0,
+                cosine: true,
+            },
+            Layers::Reslt(head) => {
+                let fc = head.classifier();
+                LastLayer { weight: copy(&fc.ws), bias: fc.bs.as_ref().map(copy), bias_copies: 3.0, cosine: false }
+            }
+        }
+    }
+
     /// The logits on the softmax scale confidence is read on: a cosine classifier's times
     /// `scale` (raw cosines in [−1, 1] never reach a high confidence), others as they are.
     pub fn prediction_logits(&self, logits: &Tensor, scale: f64) -> Tensor {
@@ -110,6 +145,59 @@ impl Classifier {
             logits * scale
         } else {
             logits.shallow_clone()
+        }
+    }
+}
+
+/// The last affine map of a classifier, detached from the network: class weight vectors as rows
+/// `[C, d]` (a cosine classifier's too), a bias (none for cosine), and how many times the bias
+/// enters the logits (3 for a ResLT head: its fused logits sum three branch logits that share one
+/// classifier, Σ_k (W p_k + b) = W Σ_k p_k + 3b; Cui et al. 2022).
+#[derive(Debug)]
+pub struct LastLayer {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    pub bias_copies: f64,
+    /// Logits are cosines between the pooled vector and each class weight (LDAM's NormedLinear).
+    pub cosine: bool,
+}
+
+impl LastLayer {
+    /// Logits `[B, C]` of pooled vectors `[B, d]` (cosines for a cosine classifier).
+    pub fn logits(&self, pooled: &Tensor) -> Tensor {
+        if self.cosine {
+            let unit = |t: &Tensor| t / t.norm_scalaropt_dim(2.0, [1i64].as_slice(), true).clamp_min(1e-12);
+            return unit(pooled).matmul(&unit(&self.weight).transpose(0, 1));
+        }
+        let z = pooled.matmul(&self.weight.transpose(0, 1));
+        match &self.bias {
+            Some(b) => z + b * self.bias_copies,
+            None => z,
+        }
+    }
+
+    /// The logits on the softmax scale confidence is read on (cosines times `scale`), as
+    /// [`Classifier::prediction_logits`] reads them.
+    pub fn prediction_logits(&self, pooled: &Tensor, scale: f64) -> Tensor {
+        let z = self.logits(pooled);
+        if self.cosine {
+            z * scale
+        } else {
+            z
+        }
+    }
+
+    pub fn num_classes(&self) -> i64 {
+        self.weight.size()[0]
+    }
+
+    /// A copy whose tensors can be changed without touching this one.
+    pub fn duplicate(&self) -> LastLayer {
+        LastLayer {
+            weight: self.weight.copy(),
+            bias: self.bias.as_ref().map(Tensor::copy),
+            bias_copies: self.bias_copies,
+            cosine: self.cosine,
         }
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn;
 use tch::Tensor;
 
-use super::classifier::{Classifier, ClassifierSpec, HeadOutputs};
+use super::classifier::{Classifier, ClassifierSpec, HeadOutputs, LastLayer};
 use super::heads::LinearInit;
 use super::macs::{conv_macs, halved, MapSize};
 use super::resnet::{batch_norm, conv};
@@ -98,6 +98,19 @@ impl ExitHead {
             None => features.shallow_clone(),
         };
         self.classifier.forward(&h, train)
+    }
+
+    /// The vector this exit's last affine map takes (eval mode; see [`Classifier::pooled`]).
+    pub fn pooled(&self, features: &Tensor) -> Tensor {
+        let h = match &self.conv {
+            Some((c, bn)) => features.apply(c).apply_t(bn, false).relu(),
+            None => features.shallow_clone(),
+        };
+        self.classifier.pooled(&h)
+    }
+
+    pub fn last_layer(&self) -> LastLayer {
+        self.classifier.last_layer()
     }
 
     /// What this exit's outputs offer a loss.

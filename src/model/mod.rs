@@ -13,7 +13,7 @@ use tch::Tensor;
 
 use crate::data::image::ImageShape;
 
-use classifier::{Classifier, ClassifierSpec, HeadOutputs};
+use classifier::{Classifier, ClassifierSpec, HeadOutputs, LastLayer};
 use exits::{ExitHead, ExitsConfig};
 use heads::LinearInit;
 use precision::{Autocast, Precision};
@@ -317,6 +317,24 @@ impl Network {
         (preds, exits)
     }
 
+    /// For each head (the exits in order, then the final head), the vectors its last affine map
+    /// takes (eval mode, no gradients): with [`Network::last_layers`], what second-stage methods
+    /// work on with the backbone frozen.
+    pub fn pooled_features(&self, xs: &Tensor) -> Vec<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let stages = self.backbone.forward_stages(xs, false);
+        let mut pooled: Vec<Tensor> = self.exits.iter().zip(&stages).map(|(e, h)| e.pooled(h)).collect();
+        pooled.push(self.head.pooled(&stages[2]));
+        pooled
+    }
+
+    /// Detached copies of every head's last affine map, in the order of `pooled_features`.
+    pub fn last_layers(&self) -> Vec<LastLayer> {
+        let mut layers: Vec<LastLayer> = self.exits.iter().map(ExitHead::last_layer).collect();
+        layers.push(self.head.last_layer());
+        layers
+    }
+
     pub fn has_exits(&self) -> bool {
         !self.exits.is_empty()
     }
@@ -368,6 +386,49 @@ mod tests {
         let cfg = ModelConfig { widths: [16, 32, 48], ..Default::default() };
         let net = Network::new(&vs.root(), &cfg, 100, crate::data::cifar::SHAPE).unwrap();
         assert_eq!(net.forward(&xs, true).logits.size(), vec![2, 100]);
+    }
+
+    /// Second-stage methods score heads as `last_layer().logits(pooled)`: for every classifier
+    /// kind, at the final head and at the exits, that must be the network's own logits (BN in
+    /// eval mode; ResLT's sum of three branch logits as one map with its bias counted thrice).
+    #[test]
+    fn the_last_layer_on_pooled_features_gives_every_heads_logits() {
+        use exits::{ExitClassifier, ExitKind};
+        let designs = [
+            (HeadKind::Linear, ExitKind::ConvFc, ExitClassifier::Cosine),
+            (HeadKind::Cosine, ExitKind::GapFc, ExitClassifier::Linear),
+            (HeadKind::Bn3, ExitKind::Reslt, ExitClassifier::Linear),
+            (HeadKind::Grouped, ExitKind::ConvFc, ExitClassifier::Linear),
+        ];
+        for (head, kind, classifier) in designs {
+            tch::manual_seed(3);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let exits = Some(ExitsConfig { kind, classifier, reslt_width: 48 });
+            let cfg = ModelConfig { widths: [16, 32, 48], head, exits, ..Default::default() };
+            let net = Network::new(&vs.root(), &cfg, 10, crate::data::cifar::SHAPE).unwrap();
+            // Non-trivial BN statistics and biases, so a bias counted once instead of thrice shows.
+            tch::no_grad(|| {
+                for (name, mut t) in vs.variables() {
+                    if name.ends_with("bias") || name.ends_with("running_mean") {
+                        let _ = t.uniform_(-0.5, 0.5);
+                    }
+                }
+            });
+            let xs = Tensor::randn([5, 3, 32, 32], (Kind::Float, Device::Cpu));
+            let out = tch::no_grad(|| net.forward(&xs, false));
+            let want: Vec<&Tensor> = out.exits.iter().map(|e| &e.logits).chain([&out.logits]).collect();
+            let pooled = net.pooled_features(&xs);
+            assert_eq!(pooled.len(), 3);
+            for ((layer, z), want) in net.last_layers().iter().zip(&pooled).zip(want) {
+                // Summation order differs (one matmul on Σ p_k against three): relative to scale.
+                let scale = want.abs().max().double_value(&[]).max(1.0);
+                let diff = (layer.logits(z) - want).abs().max().double_value(&[]);
+                assert!(
+                    diff < 5e-5 * scale,
+                    "{head:?} / {kind:?}: the last layer is {diff} off logits of scale {scale}"
+                );
+            }
+        }
     }
 
     #[test]

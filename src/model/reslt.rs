@@ -53,14 +53,23 @@ impl ResltHead {
 
     /// Branch logits `[3, B, C]` (head, medium, tail) from a feature map `[B, W, H, W]`.
     pub fn forward(&self, features: &Tensor, train: bool) -> Tensor {
-        let pooled: Vec<Tensor> = match &self.branches {
+        Tensor::stack(&self.pooled(features, train).iter().map(|p| self.fc.forward(p)).collect::<Vec<_>>(), 0)
+    }
+
+    /// The pooled branch vectors (head, medium, tail), each `[B, d]`, that the shared classifier
+    /// maps to the branch logits.
+    pub fn pooled(&self, features: &Tensor, train: bool) -> Vec<Tensor> {
+        match &self.branches {
             Branches::Bn3(bns) => bns.iter().map(|bn| global_avg_pool(&features.apply_t(bn, train))).collect(),
             Branches::Grouped { conv, bn } => {
-                let h = global_avg_pool(&features.apply(conv).apply_t(bn, train).relu());
-                h.chunk(3, 1)
+                global_avg_pool(&features.apply(conv).apply_t(bn, train).relu()).chunk(3, 1)
             }
-        };
-        Tensor::stack(&pooled.iter().map(|p| self.fc.forward(p)).collect::<Vec<_>>(), 0)
+        }
+    }
+
+    /// The shared classifier of the three branches.
+    pub fn classifier(&self) -> &nn::Linear {
+        &self.fc
     }
 
     pub fn width(&self) -> i64 {

@@ -89,7 +89,7 @@ struct GroupRuns {
 /// Numbers only some runs have (from `eval` after training, or from exits): each is a column,
 /// and a mean, when one of the compared runs has it.
 type Extra = (&'static str, fn(&Summary) -> Option<f64>);
-const EXTRAS: [Extra; 5] = [
+const EXTRAS: [Extra; 8] = [
     ("last, precise BN", |s| {
         s.precise_bn.as_ref().filter(|p| p.weights == Weights::Last).map(|p| p.full_depth.overall)
     }),
@@ -99,6 +99,9 @@ const EXTRAS: [Extra; 5] = [
     ("chosen on validation, early exit", |s| {
         s.selected_on_validation.as_ref().and_then(|v| v.early_exit.as_ref()).map(|e| e.overall)
     }),
+    ("ECE as trained", |s| s.stage_two.as_ref().map(|t| t.as_trained.calibration.ece)),
+    ("second stage chosen on validation", |s| s.stage_two.as_ref().map(|t| t.chosen_score().full_depth.overall)),
+    ("ECE after the second stage", |s| s.stage_two.as_ref().map(|t| t.chosen_score().calibration.ece)),
 ];
 
 /// Markdown table of the runs (run directories or published results); writes the chart to `png`.

@@ -8,5 +8,6 @@ pub mod plots;
 pub mod publish;
 pub mod reproduction;
 pub mod run_report;
+pub mod stage_two;
 pub mod status;
 pub mod table;

@@ -727,3 +727,63 @@ pub fn horizontal_bars(
     root.present().map_err(&err)?;
     Ok(())
 }
+
+/// Reliability diagrams (Guo et al. 2017), one panel per way of scoring the same weights (as
+/// trained, then each second-stage method): accuracy per confidence bin as bars, the diagonal a
+/// perfectly calibrated model would sit on, the mean confidence of each bin as a dot above the
+/// bin's middle (its distance to the bar is the bin's error), and the ECE in the panel's title. Bins without images draw nothing.
+pub fn reliability(
+    panels: &[(String, &crate::score::calibration::Calibration)],
+    title: &str,
+    path: &Path,
+) -> Result<()> {
+    register_font();
+    let err = ctx(path);
+    let n = panels.len().max(1);
+    let cols = n.min(3);
+    let rows = n.div_ceil(cols);
+    let root = BitMapBackend::new(path, (380 * cols as u32, 60 + 360 * rows as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(&err)?;
+    let (top, body) = root.split_vertically(50);
+    top.draw_text(
+        &format!("{title} — reliability of the final head: accuracy per confidence bin (bars), mean confidence (dots)"),
+        &("sans-serif", 22).into_text_style(&top).pos(Pos::new(HPos::Center, VPos::Center)),
+        (190 * cols as i32, 25),
+    )
+    .map_err(&err)?;
+    let orange = RGBColor(255, 127, 14);
+    for ((name, cal), area) in panels.iter().zip(body.split_evenly((rows, cols))) {
+        let mut chart = ChartBuilder::on(&area)
+            .caption(format!("{name}: ECE {:.2}", cal.ece), ("sans-serif", 17))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(45)
+            .build_cartesian_2d(0f64..100f64, 0f64..100f64)
+            .map_err(&err)?;
+        chart
+            .configure_mesh()
+            .x_desc("confidence (%)")
+            .y_desc("accuracy (%)")
+            .x_labels(6)
+            .y_labels(6)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .light_line_style(RGBColor(238, 238, 238))
+            .draw()
+            .map_err(&err)?;
+        let filled = cal.bins.iter().filter(|b| b.count > 0);
+        chart
+            .draw_series(filled.clone().map(|b| {
+                Rectangle::new([(100.0 * b.lower, 0.0), (100.0 * b.upper, b.accuracy)], MANY.mix(0.75).filled())
+            }))
+            .map_err(&err)?;
+        chart
+            .draw_series(LineSeries::new(vec![(0.0, 0.0), (100.0, 100.0)], RGBColor(120, 120, 120).stroke_width(1)))
+            .map_err(&err)?;
+        // The bin's mean confidence above its middle: its gap to the bar is the bin's error.
+        let mid = |b: &crate::score::calibration::ReliabilityBin| 50.0 * (b.lower + b.upper);
+        chart.draw_series(filled.map(|b| Circle::new((mid(b), b.confidence), 3, orange.filled()))).map_err(&err)?;
+    }
+    root.present().map_err(&err)?;
+    Ok(())
+}

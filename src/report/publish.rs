@@ -1,6 +1,6 @@
 //! `longtail publish`: copy a finished run's summary to `results/<name>.json`, with the files
-//! `eval` wrote about the same weights (early-exit timing, precise BN, weight average) and
-//! `select`'s choice of epoch attached.
+//! `eval` wrote about the same weights (early-exit timing, precise BN, weight average),
+//! `select`'s choice of epoch and `rebalance`'s second-stage methods attached.
 //! A file about other weights (the run was resumed or retrained after the eval) is refused, so a
 //! published number is always about the weights it names; an existing result is never replaced
 //! without `force`.
@@ -65,6 +65,22 @@ pub fn publish(run_dir: &Path, name: Option<&str>, results: &Path, force: bool) 
             );
         }
         summary.selected_on_validation = Some(selection);
+    }
+    if let Some(stage_two) = dir.stage_two()? {
+        // The methods start from the epoch `select` chose, else the last: the file must be
+        // about the weights this result names.
+        let expected = summary.selected_on_validation.as_ref().map_or(summary.last.epoch, |s| s.selected.epoch);
+        if stage_two.run_epochs != summary.last.epoch || stage_two.epoch != expected {
+            bail!(
+                "{} re-balanced the weights of epoch {} of a run that ended at epoch {}, but this result names epoch {expected} of a run that ends at epoch {}: run `longtail rebalance {}` again",
+                dir.file(run::STAGE_TWO_FILE).display(),
+                stage_two.epoch,
+                stage_two.run_epochs,
+                summary.last.epoch,
+                run_dir.display()
+            );
+        }
+        summary.stage_two = Some(stage_two);
     }
     let name = name.map_or_else(|| summary.name.clone(), str::to_string);
     // The name becomes results/<name>.json: it must not lead out of the results folder.

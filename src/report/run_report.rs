@@ -56,6 +56,7 @@ pub fn write(run_dir: &Path) -> Result<PathBuf> {
     blocks.extend(per_class(&run)?);
     blocks.extend(branches(&run)?);
     blocks.extend(early_exits(&run)?);
+    blocks.extend(stage_two(&run));
     let title = &run.title;
     let md = format!("# Report: {title}\n\n{}", markdown(&blocks));
     let md_path = run.dir.file("report.md");
@@ -347,4 +348,31 @@ fn early_exits(run: &RunSources) -> Result<Vec<Block>> {
     }
 
     Ok(blocks)
+}
+
+/// Second-stage methods and calibration (`rebalance`), when they were measured.
+fn stage_two(run: &RunSources) -> Vec<Block> {
+    let Some(st) = &run.analyses.stage_two else { return Vec::new() };
+    let (head, rows) = st.table();
+    let mut blocks = vec![
+        Block::Heading("Second stage and calibration".into()),
+        Block::Paragraph(format!(
+            "Post-hoc and second-stage re-balancing of the weights of {} on the frozen backbone (`rebalance`, commit \
+             `{}`). Each method's setting was chosen on {} validation images ({}), then scored once on the test set. \
+             {}",
+            st.weights,
+            st.provenance.commit,
+            st.validation.images,
+            st.validation.source,
+            crate::run::StageTwoReport::LEGEND
+        )),
+        Block::Table(head, rows),
+    ];
+    if run.dir.exists(crate::rebalance::RELIABILITY_PLOT) {
+        blocks.push(Block::Image(
+            "Reliability diagrams: accuracy per confidence bin, as trained and after each method".into(),
+            crate::rebalance::RELIABILITY_PLOT.into(),
+        ));
+    }
+    blocks
 }

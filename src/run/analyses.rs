@@ -1,6 +1,6 @@
 //! What analyses after training add to a run, as plain records: early-exit timing
 //! (`eval --timing`), precise-BN and weight-average evaluations, the epoch chosen on validation
-//! (`select`), and the parent of a forked run. The code that computes each lives with its
+//! (`select`), the second-stage methods (`rebalance`), and the parent of a forked run. The code that computes each lives with its
 //! analysis (`eval::precise_bn`, `eval::select`, `train::fork`); the records live here so that a
 //! run's summary can hold them without importing that code. The early-exit result itself
 //! (`EarlyExit`, `ExitTiming`) is defined where it is computed, in `score::early_exit`, which
@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{EpochScore, Resume, Weights};
+use crate::score::calibration::Calibration;
 use crate::score::early_exit::{EarlyExit, ExitTiming};
 use crate::score::metrics::{fmt_group, Accuracy};
 use crate::store::Provenance;
@@ -140,4 +141,153 @@ pub struct Fork {
     pub parent_resumes: Vec<Resume>,
     /// Every resolved config key that differs from the parent's, as `key: parent → fork`.
     pub changed: Vec<String>,
+}
+
+/// What a set of weights (as trained, or after a second-stage method) scores on the test set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageTwoScore {
+    /// Full depth: the final head answers every image.
+    pub full_depth: Accuracy,
+    /// Of the final head's softmax confidence (15 equal-width bins).
+    pub calibration: Calibration,
+    /// Runs with exits: early-exit inference at the run's configured τ, every head adjusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_exit: Option<EarlyExit>,
+}
+
+/// One setting a method tried, and its full-depth validation accuracy (mean over classes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageTwoCandidate {
+    /// The number swept (τ, γ, epochs), and the whole setting in words ("τ = 0.6",
+    /// "ε_head = 0.2, epochs = 7").
+    pub setting: f64,
+    pub label: String,
+    pub validation: f64,
+}
+
+/// One second-stage method applied to the run's weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageTwoMethod {
+    /// Its name on the command line (`logit-adjust`, `tau-norm`, `crt`, `lws`, …).
+    pub method: String,
+    /// What it changes, and on which logits.
+    pub description: String,
+    /// The hyperparameter chosen on validation (e.g. "τ", "epochs").
+    pub setting_name: String,
+    /// Every setting tried, with its validation accuracy; empty when the method does not apply.
+    pub candidates: Vec<StageTwoCandidate>,
+    /// The chosen setting and its validation accuracy; `None` when the method does not apply.
+    pub chosen: Option<StageTwoCandidate>,
+    /// Test-set scores of the chosen setting (looked at once, after choosing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<StageTwoScore>,
+    /// Why the method does not apply to this model, when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_applicable: Option<String>,
+}
+
+/// `stage_two.json`: the run's weights as trained and after each second-stage method, every
+/// setting chosen on the validation images `select` draws, never on the test set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageTwoReport {
+    /// The weights the methods start from: the epoch `select` chose where it ran, else the last.
+    pub weights: String,
+    pub epoch: usize,
+    pub validation: ValidationSet,
+    pub rule: String,
+    /// The weights as trained: validation accuracy and test scores.
+    pub as_trained_validation: f64,
+    pub as_trained: StageTwoScore,
+    pub methods: Vec<StageTwoMethod>,
+    /// The method with the highest validation accuracy (as trained counts as one: "none").
+    pub chosen_method: String,
+    /// The run's last epoch when this was computed (`publish` refuses a stale file).
+    pub run_epochs: usize,
+    pub provenance: Provenance,
+}
+
+impl StageTwoReport {
+    /// The header and rows of the comparison: as trained, then each method at its chosen
+    /// setting; "←" marks the one chosen on validation.
+    pub fn table(&self) -> (Vec<String>, Vec<Vec<String>>) {
+        let head =
+            ["method", "setting", "validation", "test", "many / medium / few", "ECE", "early exit (acc, MACs saved)"];
+        let row = |name: &str, setting: String, validation: f64, score: &StageTwoScore| {
+            let a = &score.full_depth;
+            let chosen = name == self.chosen_method || (name == "as trained" && self.chosen_method == "none");
+            let exit = score
+                .early_exit
+                .as_ref()
+                .map_or("—".to_string(), |e| format!("{:.2}, {:.1} %", e.overall, 100.0 * e.saving));
+            vec![
+                format!("{name}{}", if chosen { " ←" } else { "" }),
+                setting,
+                format!("{validation:.2}"),
+                format!("{:.2}", a.overall),
+                format!("{} / {} / {}", fmt_group(a.many), fmt_group(a.medium), fmt_group(a.few)),
+                format!("{:.2}", score.calibration.ece),
+                exit,
+            ]
+        };
+        let mut rows = vec![row("as trained", "—".into(), self.as_trained_validation, &self.as_trained)];
+        for m in &self.methods {
+            rows.push(match (&m.chosen, &m.test) {
+                (Some(c), Some(test)) => {
+                    row(&m.method, format!("{} = {}", m.setting_name, c.setting), c.validation, test)
+                }
+                _ => {
+                    let why = m.not_applicable.as_deref().unwrap_or("no setting");
+                    let mut r = vec![m.method.clone(), format!("does not apply: {why}")];
+                    r.resize(head.len(), String::new());
+                    r
+                }
+            });
+        }
+        (head.map(String::from).to_vec(), rows)
+    }
+
+    /// What the table's marks and columns mean.
+    pub const LEGEND: &'static str = "← chosen on validation. ECE: expected calibration error of the final head's \
+                                       confidence over 15 bins, in points. Early exit at the run's τ, every head \
+                                       re-balanced alike.";
+
+    /// The text `longtail rebalance` prints.
+    pub fn render(&self) -> String {
+        let v = &self.validation;
+        let (head, rows) = self.table();
+        let mut s = format!(
+            "Weights: {}. Validation set: {} images ({}), per class {:?}.\nRule: {}.\n\n| {} |\n|{}\n",
+            self.weights,
+            v.images,
+            v.source,
+            v.per_class,
+            self.rule,
+            head.join(" | "),
+            "---|".repeat(head.len())
+        );
+        rows.iter().for_each(|r| s.push_str(&format!("| {} |\n", r.join(" | "))));
+        s.push_str(&format!("\n{}\n", Self::LEGEND));
+        s
+    }
+
+    /// Every way of scoring the weights that has test scores, named: as trained, then each
+    /// method with its chosen setting (the reliability diagram's panels).
+    pub fn scored(&self) -> Vec<(String, &StageTwoScore)> {
+        let mut out = vec![("as trained".to_string(), &self.as_trained)];
+        for m in &self.methods {
+            if let (Some(c), Some(t)) = (&m.chosen, &m.test) {
+                out.push((format!("{} ({})", m.method, c.label), t));
+            }
+        }
+        out
+    }
+
+    /// The test scores of the method chosen on validation (as trained when it is "none").
+    pub fn chosen_score(&self) -> &StageTwoScore {
+        self.methods
+            .iter()
+            .find(|m| m.method == self.chosen_method)
+            .and_then(|m| m.test.as_ref())
+            .unwrap_or(&self.as_trained)
+    }
 }

@@ -20,7 +20,10 @@ use crate::score::metrics::{Accuracy, Group, GroupAcc, GroupExitFractions};
 use crate::store::{atomic_write, read_json};
 
 mod analyses;
-pub use analyses::{Candidate, Fork, PreciseBnReport, TimingReport, ValidationSelection, ValidationSet};
+pub use analyses::{
+    Candidate, Fork, PreciseBnReport, StageTwoCandidate, StageTwoMethod, StageTwoReport, StageTwoScore, TimingReport,
+    ValidationSelection, ValidationSet,
+};
 
 pub const CONFIG_FILE: &str = "config.toml";
 pub const META_FILE: &str = "meta.json";
@@ -37,6 +40,8 @@ pub const PRECISE_BN_FILE: &str = "precise_bn.json";
 pub const WEIGHT_AVERAGE_FILE: &str = "weight_average.json";
 /// `select`'s result: the epoch chosen on held-out validation images (`eval::select`).
 pub const SELECTION_FILE: &str = "validation_selection.json";
+/// `rebalance`'s result: second-stage methods chosen on validation (`StageTwoReport`).
+pub const STAGE_TWO_FILE: &str = "stage_two.json";
 pub const FAILURE_FILE: &str = "failure.txt";
 /// The writer lock of a run directory ([`RunDir::lock`]); it names its holder.
 pub const LOCK_FILE: &str = "run.lock";
@@ -300,6 +305,10 @@ pub struct Summary {
     /// beside `best`, which did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selected_on_validation: Option<ValidationSelection>,
+    /// Second-stage methods on the same weights, chosen on validation, with calibration
+    /// (`rebalance`; attached by `publish` from `STAGE_TWO_FILE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_two: Option<StageTwoReport>,
 }
 
 impl Summary {
@@ -388,6 +397,7 @@ pub struct Analyses {
     pub precise_bn: Option<PreciseBnReport>,
     pub weight_average: Option<PreciseBnReport>,
     pub selection: Option<ValidationSelection>,
+    pub stage_two: Option<StageTwoReport>,
 }
 
 /// Where a run stands, read from its directory alone (no process is asked): the one answer that
@@ -510,6 +520,7 @@ impl RunDir {
             precise_bn: or_file(&summary.precise_bn, || self.precise_bn())?,
             weight_average: or_file(&summary.weight_average, || self.weight_average())?,
             selection: or_file(&summary.selected_on_validation, || self.validation_selection())?,
+            stage_two: or_file(&summary.stage_two, || self.stage_two())?,
         })
     }
 
@@ -528,6 +539,10 @@ impl RunDir {
 
     pub fn validation_selection(&self) -> Result<Option<ValidationSelection>> {
         self.optional_json(SELECTION_FILE)
+    }
+
+    pub fn stage_two(&self) -> Result<Option<StageTwoReport>> {
+        self.optional_json(STAGE_TWO_FILE)
     }
 
     fn optional_json<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<Option<T>> {

@@ -3,7 +3,7 @@
 //! Accuracy, the fraction of images leaving at each exit (overall and per group), and the mean
 //! MACs per image against the same network without exits.
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind};
+use tch::{Device, Kind, Tensor};
 
 use super::metrics::{evaluate_predictions, Accuracy, Group, GroupAcc};
 use super::predict::TestSet;
@@ -59,28 +59,50 @@ pub struct ExitScores {
     pub prediction: Vec<Vec<i64>>,
 }
 
+impl ExitScores {
+    pub fn new() -> Self {
+        ExitScores { confidence: Vec::new(), prediction: Vec::new() }
+    }
+
+    /// Append a batch: every head's prediction logits `[B, C]` (exits in order, final last).
+    pub fn push(&mut self, logits: &[Tensor]) {
+        if self.confidence.is_empty() {
+            self.confidence = vec![Vec::new(); logits.len()];
+            self.prediction = vec![Vec::new(); logits.len()];
+        }
+        for (k, z) in logits.iter().enumerate() {
+            let (conf, arg) = z.softmax(-1, Kind::Float).max_dim(-1, false);
+            self.confidence[k].extend(Vec::<f32>::try_from(&conf.to_device(Device::Cpu)).expect("f32"));
+            self.prediction[k]
+                .extend(Vec::<i64>::try_from(&arg.to_device(Device::Cpu).to_kind(Kind::Int64)).expect("i64"));
+        }
+    }
+
+    /// The final head's confidences and predictions.
+    pub fn final_head(&self) -> (&[f32], &[i64]) {
+        let k = self.confidence.len() - 1;
+        (&self.confidence[k], &self.prediction[k])
+    }
+}
+
+impl Default for ExitScores {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 pub fn exit_scores(net: &Network, test: &TestSet, batch_size: usize, scale: f64) -> ExitScores {
     let _guard = tch::no_grad_guard();
-    let mut confidence: Vec<Vec<f32>> = Vec::new();
-    let mut prediction: Vec<Vec<i64>> = Vec::new();
+    let mut scores = ExitScores::new();
     let n = test.len() as i64;
     let mut start = 0;
     while start < n {
         let len = (batch_size as i64).min(n - start);
         let out = net.forward(&test.images.narrow(0, start, len), false);
-        let preds = net.prediction_logits(&out, scale);
-        if confidence.is_empty() {
-            confidence = vec![Vec::new(); preds.len()];
-            prediction = vec![Vec::new(); preds.len()];
-        }
-        for (k, z) in preds.iter().enumerate() {
-            let (conf, arg) = z.softmax(-1, Kind::Float).max_dim(-1, false);
-            confidence[k].extend(Vec::<f32>::try_from(&conf.to_device(Device::Cpu)).expect("f32"));
-            prediction[k].extend(Vec::<i64>::try_from(&arg.to_device(Device::Cpu).to_kind(Kind::Int64)).expect("i64"));
-        }
+        scores.push(&net.prediction_logits(&out, scale));
         start += len;
     }
-    ExitScores { confidence, prediction }
+    scores
 }
 
 /// Index of the exit each image leaves at for threshold `tau`.

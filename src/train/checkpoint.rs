@@ -77,35 +77,41 @@ pub fn save_weights(path: &Path, vs: &nn::VarStore) -> Result<()> {
 pub fn load(path: &Path, vs: &mut nn::VarStore) -> Result<Vec<(String, Tensor)>> {
     // Onto the model's device: a checkpoint written on a GPU loads on a CPU-only machine too.
     let saved = read_tensors(path, vs.device())?;
-    let mut vars = vs.variables();
+    let mut model = Vec::new();
     let mut momentum = Vec::new();
+    for (name, t) in saved {
+        if let Some(n) = name.strip_prefix(MODEL) {
+            model.push((n.to_string(), t));
+        } else if let Some(n) = name.strip_prefix(MOMENTUM) {
+            momentum.push((n.to_string(), t));
+        }
+    }
+    assign(path, model, vs)?;
+    Ok(momentum)
+}
+
+/// Copy `named` tensors (read from `origin`) into the variables of `vs`: every variable must
+/// be there, by name and with its shape, and nothing else may be.
+pub fn assign(origin: &Path, named: Vec<(String, Tensor)>, vs: &mut nn::VarStore) -> Result<()> {
+    let mut vars = vs.variables();
     let mut loaded = 0;
     tch::no_grad(|| -> Result<()> {
-        for (name, t) in saved {
-            if let Some(n) = name.strip_prefix(MODEL) {
-                let Some(v) = vars.get_mut(n) else {
-                    bail!("{}: variable {n} does not exist in this model", path.display());
-                };
-                if v.size() != t.size() {
-                    bail!(
-                        "{}: variable {n} has shape {:?}, the model expects {:?}",
-                        path.display(),
-                        t.size(),
-                        v.size()
-                    );
-                }
-                v.copy_(&t);
-                loaded += 1;
-            } else if let Some(n) = name.strip_prefix(MOMENTUM) {
-                momentum.push((n.to_string(), t));
+        for (n, t) in named {
+            let Some(v) = vars.get_mut(&n) else {
+                bail!("{}: variable {n} does not exist in this model", origin.display());
+            };
+            if v.size() != t.size() {
+                bail!("{}: variable {n} has shape {:?}, the model expects {:?}", origin.display(), t.size(), v.size());
             }
+            v.copy_(&t.to_device(v.device()));
+            loaded += 1;
         }
         Ok(())
     })?;
     if loaded != vars.len() {
-        bail!("{}: holds {loaded} of the model's {} variables", path.display(), vars.len());
+        bail!("{}: holds {loaded} of the model's {} variables", origin.display(), vars.len());
     }
-    Ok(momentum)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -87,6 +87,7 @@ pub fn summary(cfg: &Config, meta: RunMeta, so_far: SoFar, scores: FinalScores, 
         early_exit_timing: None,
         weight_average: None,
         selected_on_validation: None,
+        stage_two: None,
         precise_bn: None,
     }
 }
