@@ -37,6 +37,20 @@ fn request(dir: &std::path::Path) -> RebalanceRequest {
     }
 }
 
+/// `eval` of the run's last weights on the fixture, as a user would run it.
+fn eval_last(dir: &std::path::Path) -> longtail::eval::saved_run::EvalOutcome {
+    evaluate_run(&EvalRequest {
+        run_dir: dir.to_path_buf(),
+        data: Some(common::fixture_cifar10()),
+        weights: Weights::Last,
+        thresholds: vec![],
+        timing: false,
+        precise_bn: None,
+        average_from: None,
+    })
+    .unwrap()
+}
+
 #[test]
 fn rebalance_reduces_to_the_weights_as_trained_chooses_on_validation_and_is_published() {
     let dir = trained_run();
@@ -64,16 +78,7 @@ fn rebalance_reduces_to_the_weights_as_trained_chooses_on_validation_and_is_publ
     assert_eq!(mislas.candidates[10].label, "ε_head = 0.2, epochs = 1");
 
     // As trained, scored through the last layers on pooled features, is what `eval` scores.
-    let eval = evaluate_run(&EvalRequest {
-        run_dir: dir.path().to_path_buf(),
-        data: Some(common::fixture_cifar10()),
-        weights: Weights::Last,
-        thresholds: vec![],
-        timing: false,
-        precise_bn: None,
-        average_from: None,
-    })
-    .unwrap();
+    let eval = eval_last(dir.path());
     assert_eq!(report.as_trained.full_depth.overall, eval.scores[0].1.overall);
     let cal = &report.as_trained.calibration;
     assert_eq!(cal.bins.iter().map(|b| b.count).sum::<usize>(), 100, "eval.max_test_images = 100");
@@ -141,19 +146,7 @@ fn a_zoo_file_reproduces_the_runs_numbers() {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
     assert!(named.iter().all(|(_, t)| t.is_contiguous()));
-    let eval_of = |run_dir: &std::path::Path| {
-        evaluate_run(&EvalRequest {
-            run_dir: run_dir.to_path_buf(),
-            data: Some(common::fixture_cifar10()),
-            weights: Weights::Last,
-            thresholds: vec![],
-            timing: false,
-            precise_bn: None,
-            average_from: None,
-        })
-        .unwrap()
-    };
-    let from_run = eval_of(dir.path());
+    let from_run = eval_last(dir.path());
     let from_zoo = longtail::eval::zoo::evaluate(&files[0], Some(&common::fixture_cifar10())).unwrap();
     let overall =
         |o: &longtail::eval::saved_run::EvalOutcome| o.scores.iter().map(|(_, s)| s.overall).collect::<Vec<_>>();
