@@ -184,6 +184,10 @@ struct TrainArgs {
     /// ResNet-32), for `eval --average-from`. Changes no number of the run; not saved in the config.
     #[arg(long, value_name = "N")]
     pub keep_weights_from: Option<usize>,
+    /// Write no TensorBoard event files (by default <run>/tensorboard/ gets per-step loss and LR,
+    /// per-epoch accuracy overall / Many / Medium / Few / per class, exit shares, images per second).
+    #[arg(long)]
+    pub no_tensorboard: bool,
 }
 
 #[derive(clap::Args)]
@@ -422,6 +426,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
         cuda_graphs,
         fork_from,
         keep_weights_from,
+        no_tensorboard,
     } = args;
     if let Some(d) = device {
         overrides.push(format!("device=\"{d}\""));
@@ -441,6 +446,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
         cuda_graphs,
         fork_from,
         keep_weights_from,
+        tensorboard: !no_tensorboard,
     };
     let summary = match trainer::train(&cfg, &opts)? {
         Outcome::Finished(s) => s,

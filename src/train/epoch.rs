@@ -10,6 +10,7 @@ use super::graphed::{self, GraphedStep};
 use super::progress::{progress_bar, step_message};
 use super::run_files::{self, EpochStart, SoFar};
 use super::setup::Session;
+use super::tensorboard::EventWriter;
 use crate::config::Config;
 use crate::data::image::ImageSet;
 use crate::data::loader::EpochLoader;
@@ -49,6 +50,7 @@ pub fn train_epoch(
     inputs: &EpochInputs,
     session: &mut Session,
     mut graphed: Option<&mut GraphedStep>,
+    mut events: Option<&mut EventWriter>,
     epoch: usize,
     lr: f64,
     prefix: String,
@@ -90,6 +92,9 @@ pub fn train_epoch(
         })?;
         let out = out.map_err(|what| run_files::diverged(inputs.dir, epoch, i, &what))?;
         sums.add_step(out.loss, out.correct, n, &out.exit_counts, inputs.num_classes);
+        if let Some(ev) = events.as_deref_mut() {
+            ev.step((epoch * inputs.steps + i + 1) as i64, out.loss, lr)?;
+        }
         let ips = (sums.seen - seen_before) as f64 / started.elapsed().as_secs_f64();
         pb.set_message(step_message(sums.loss_sum / sums.seen as f64, lr, ips, so_far.last.as_ref()));
         pb.inc(1);

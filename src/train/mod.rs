@@ -10,4 +10,5 @@ pub mod run_files;
 pub mod setup;
 pub mod step;
 pub mod summary;
+pub mod tensorboard;
 pub mod trainer;

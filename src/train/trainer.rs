@@ -16,6 +16,7 @@ use super::progress::{epoch_line, EpochClock};
 use super::run_files;
 use super::setup::{build, load_data, resolve_device};
 use super::summary::{final_scores, summary};
+use super::tensorboard::EventWriter;
 use crate::config::Config;
 use crate::data::loader::batches_per_epoch;
 use crate::loss::Criterion;
@@ -47,6 +48,8 @@ pub struct TrainOptions {
     /// rolling checkpoint deletes, for `eval --average-from`. It changes no number of the run,
     /// so it is an invocation option like `threads`, not a config key.
     pub keep_weights_from: Option<usize>,
+    /// Write TensorBoard event files into `<run>/tensorboard/` (src/train/tensorboard.rs).
+    pub tensorboard: bool,
 }
 
 /// How a call to [`train`] ended.
@@ -116,6 +119,13 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
     let mut last_eval = None;
     let mut clock = EpochClock::default();
     let first_epoch = so_far.epochs_done;
+    let mut events = if opts.tensorboard {
+        // Global steps count training steps from the run's start; a resume goes on from its checkpoint.
+        let done = (first_epoch * steps + start.step) as i64;
+        Some(EventWriter::create(&opts.run_dir, (done > 0).then_some(done + 1))?)
+    } else {
+        None
+    };
     for epoch in first_epoch..t.epochs {
         if opts.stop_after.is_some_and(|n| epoch - first_epoch >= n) {
             eprintln!("stopping after epoch {} as asked; continue with --resume", so_far.epochs_done);
@@ -130,7 +140,17 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         let prefix = format!("epoch {}/{} (run ETA {})", epoch + 1, t.epochs, clock.eta(t.epochs - epoch));
         let earlier_segments = start.sums.train_seconds;
         let start_here = std::mem::take(&mut start);
-        let totals = match train_epoch(&inputs, &mut s, graphed.as_mut(), epoch, lr, prefix, &so_far, start_here)? {
+        let totals = match train_epoch(
+            &inputs,
+            &mut s,
+            graphed.as_mut(),
+            events.as_mut(),
+            epoch,
+            lr,
+            prefix,
+            &so_far,
+            start_here,
+        )? {
             EpochEnd::Done(sums) => sums,
             EpochEnd::Interrupted { sums, step, signal } => {
                 so_far.wall_seconds += started.elapsed().as_secs_f64();
@@ -158,6 +178,9 @@ pub fn train(cfg: &Config, opts: &TrainOptions) -> Result<Outcome> {
         so_far.epochs_done = epoch + 1;
         let record = totals.record(so_far.epochs_done, lr, seconds, &groups, test_acc, test_branches);
         dir.append_metrics(&record)?;
+        if let Some(ev) = events.as_mut() {
+            ev.epoch((so_far.epochs_done * steps) as i64, &record)?;
+        }
         run_files::save_epoch(dir, &s, &so_far, opts.keep_weights_from)?;
         run_files::record_resume(dir, &mut meta, &mut pending_resume)?;
         clock.record(seconds);

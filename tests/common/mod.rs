@@ -24,6 +24,7 @@ pub fn train_options(run_dir: &Path, data_dir: Option<PathBuf>) -> longtail::tra
         cuda_graphs: false,
         fork_from: None,
         keep_weights_from: None,
+        tensorboard: false,
     }
 }
 
