@@ -118,6 +118,9 @@ enum Command {
         /// Where to write the chart.
         #[arg(long, default_value = "compare.png")]
         png: PathBuf,
+        /// Also write the markdown into this file.
+        #[arg(long)]
+        md: Option<PathBuf>,
     },
     /// Where each run stands: state (running, stopped, finished, failed), epochs, newest and best
     /// test accuracy, pace and time left. Give run directories or folders of them.
@@ -255,6 +258,90 @@ struct ReproduceArgs {
     /// `eval --average-from` and second-stage methods).
     #[arg(long, value_name = "N")]
     keep_weights_from: Option<usize>,
+    /// Train every row at each of these seeds, e.g. 0,1,2. The config's own seed keeps the row's
+    /// run directory; another seed N trains into `<config stem>-seedN`.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Vec<u64>,
+    #[command(flatten)]
+    slurm: SlurmArgs,
+}
+
+/// Instead of training here: a SLURM job array, one task per run.
+#[derive(clap::Args)]
+struct SlurmArgs {
+    /// Write a SLURM job array (one task per run, each resuming its run) into <runs>/slurm/
+    /// instead of training here, and a job that renders the table after the last task.
+    #[arg(long)]
+    slurm: bool,
+    /// Also submit them with sbatch.
+    #[arg(long, requires = "slurm")]
+    submit: bool,
+    /// CPU cores per task (also the task's libtorch threads unless --threads is given).
+    #[arg(long, default_value_t = 2, requires = "slurm")]
+    slurm_cpus: usize,
+    /// Memory per task (sbatch --mem).
+    #[arg(long, default_value = "8G", requires = "slurm")]
+    slurm_mem: String,
+    /// GPUs per task (--gres=gpu:N).
+    #[arg(long, default_value_t = 0, requires = "slurm")]
+    slurm_gpus: usize,
+    /// Time limit per task (minutes, or HH:MM:SS, or D-HH:MM:SS). Before it ends the task
+    /// checkpoints and requeues itself, so a run longer than the limit still finishes.
+    #[arg(long, default_value = "6:00:00", requires = "slurm")]
+    slurm_time: String,
+    /// Partition (sbatch --partition).
+    #[arg(long, requires = "slurm")]
+    slurm_partition: Option<String>,
+    /// Seconds before the time limit at which a task checkpoints and requeues.
+    #[arg(long, default_value_t = 300, requires = "slurm")]
+    slurm_signal_before: u32,
+    /// More sbatch options for every job, e.g. --slurm-arg=--account=lab (repeatable).
+    #[arg(long = "slurm-arg", value_name = "OPTION", allow_hyphen_values = true, requires = "slurm")]
+    slurm_extra: Vec<String>,
+}
+
+impl SlurmArgs {
+    fn options(&self) -> Option<longtail::reproduce::slurm::SlurmOptions> {
+        self.slurm.then(|| longtail::reproduce::slurm::SlurmOptions {
+            cpus_per_task: self.slurm_cpus,
+            mem: self.slurm_mem.clone(),
+            gpus: self.slurm_gpus,
+            time: self.slurm_time.clone(),
+            partition: self.slurm_partition.clone(),
+            signal_before: self.slurm_signal_before,
+            extra: self.slurm_extra.clone(),
+            submit: self.submit,
+        })
+    }
+}
+
+#[derive(clap::Args)]
+struct SweepArgs {
+    /// The sweep file: configs, `[set]` keys with their values, seeds (configs/sweeps/).
+    sweep: PathBuf,
+    /// Folder with one run directory per run of the sweep.
+    #[arg(long)]
+    runs: PathBuf,
+    /// Print the runs the sweep expands to, and do nothing else.
+    #[arg(long)]
+    list: bool,
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long)]
+    device: Option<String>,
+    /// Config override passed to every training, on top of the sweep's own values.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    #[arg(long, value_name = "N")]
+    keep_weights_from: Option<usize>,
+    #[arg(long)]
+    retry_failed: bool,
+    #[command(flatten)]
+    slurm: SlurmArgs,
 }
 
 #[derive(Subcommand)]
@@ -267,6 +354,17 @@ enum ReproduceCommand {
     StageTwo {
         #[arg(long, default_value = "results")]
         results: PathBuf,
+    },
+    /// Train (or resume, or skip) every run of a sweep file: its configs × every combination of
+    /// its `[set]` values × its seeds, each with a stable name; then compare them (mean ± std
+    /// over seeds) into <runs>/sweep.md.
+    Sweep(SweepArgs),
+    /// One task of a SLURM array (`--slurm`): train run N of the plan, resuming it.
+    Task {
+        /// The array's plan (<runs>/slurm/plan.json).
+        plan: PathBuf,
+        /// Which run (SLURM_ARRAY_TASK_ID).
+        index: usize,
     },
 }
 
@@ -361,7 +459,8 @@ fn run_bench(a: BenchArgs) -> Result<()> {
 
 fn run_reproduce(args: ReproduceArgs) -> Result<()> {
     use longtail::reproduce::manifest::Manifest;
-    use longtail::reproduce::runner::{train_missing, RunnerOptions};
+    use longtail::reproduce::plan::{with_seeds, PlannedRun};
+    use longtail::reproduce::runner::RunnerOptions;
     // Config paths in the manifest are relative to the project root: the folder above
     // `configs/` for the shipped manifest, else the manifest's own folder.
     let manifest_dir = args.manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -387,18 +486,19 @@ fn run_reproduce(args: ReproduceArgs) -> Result<()> {
             keep_weights_from: args.keep_weights_from,
         };
         // Train in the order --only names the rows (the table still renders in its own order).
-        let outcome = train_missing(&Manifest::distinct_configs(&manifest.in_given_order(&args.only)?), &opts)?;
-        let failed: Vec<&str> = outcome.iter().filter(|(_, ok)| !ok).map(|(n, _)| n.as_str()).collect();
-        if !failed.is_empty() {
-            eprintln!("not finished: {} (see their logs); the table marks them", failed.join(", "));
+        let rows_in_order = Manifest::distinct_configs(&manifest.in_given_order(&args.only)?);
+        let planned =
+            with_seeds(&rows_in_order.iter().map(PlannedRun::of_row).collect::<Vec<_>>(), &args.seeds, &root)?;
+        if let Some(slurm) = args.slurm.options() {
+            let mut render = vec!["reproduce".to_string(), "report".into(), "--table-only".into()];
+            render.extend(["--manifest".into(), std::path::absolute(&args.manifest)?.display().to_string()]);
+            render.extend(["--runs".into(), std::path::absolute(&args.runs)?.display().to_string()]);
+            if !args.only.is_empty() {
+                render.extend(["--only".into(), args.only.join(",")]);
+            }
+            return launch_array(opts, planned, &slurm, &render, "longtail-report");
         }
-        if let Some(signal) = longtail::interrupt::requested() {
-            eprintln!(
-                "stopped by {}: every training wrote a checkpoint; the same command resumes them",
-                longtail::interrupt::name(signal)
-            );
-            std::process::exit(longtail::interrupt::EXIT_INTERRUPTED);
-        }
+        train_here(&planned, &opts)?;
     }
     use longtail::report::reproduction::{render, Source, TABLE_MD};
     let source = match &args.results {
@@ -409,6 +509,95 @@ fn run_reproduce(args: ReproduceArgs) -> Result<()> {
     print!("{md}");
     let folder = args.results.as_ref().unwrap_or(&args.runs);
     eprintln!("wrote {} (and .html, .png)", folder.join(TABLE_MD).display());
+    Ok(())
+}
+
+/// Train the planned runs on this machine (`reproduce`'s queue); a stop request ends the process
+/// with the interrupted status once every training has checkpointed.
+fn train_here(
+    planned: &[longtail::reproduce::plan::PlannedRun],
+    opts: &longtail::reproduce::runner::RunnerOptions,
+) -> Result<()> {
+    let outcome = longtail::reproduce::runner::train_missing(planned, opts)?;
+    let failed: Vec<&str> = outcome.iter().filter(|(_, ok)| !ok).map(|(n, _)| n.as_str()).collect();
+    if !failed.is_empty() {
+        eprintln!("not finished: {} (see their logs); the table marks them", failed.join(", "));
+    }
+    if let Some(signal) = longtail::interrupt::requested() {
+        eprintln!(
+            "stopped by {}: every training wrote a checkpoint; the same command resumes them",
+            longtail::interrupt::name(signal)
+        );
+        std::process::exit(longtail::interrupt::EXIT_INTERRUPTED);
+    }
+    Ok(())
+}
+
+/// Write (and with --submit, submit) the SLURM array of `planned`, with absolute paths, since
+/// the tasks run elsewhere; each task gets the cores it asks for as libtorch threads.
+fn launch_array(
+    mut opts: longtail::reproduce::runner::RunnerOptions,
+    planned: Vec<longtail::reproduce::plan::PlannedRun>,
+    slurm: &longtail::reproduce::slurm::SlurmOptions,
+    render: &[String],
+    name: &str,
+) -> Result<()> {
+    use longtail::reproduce::slurm::{write_array, ArrayPlan, ARRAY_SCRIPT};
+    opts.root = std::path::absolute(&opts.root)?;
+    opts.runs = std::path::absolute(&opts.runs)?;
+    opts.data = opts.data.as_deref().map(std::path::absolute).transpose()?;
+    opts.threads = opts.threads.or(Some(slurm.cpus_per_task));
+    opts.jobs = 1;
+    let n = planned.len();
+    let (dir, job) = write_array(&ArrayPlan { options: opts, runs: planned }, slurm, render, name)?;
+    match job {
+        Some(id) => println!("submitted array {id} ({n} tasks) and its table job; scripts in {}", dir.display()),
+        None => println!(
+            "wrote {} ({n} tasks); submit with: sbatch {}",
+            dir.join(ARRAY_SCRIPT).display(),
+            dir.join(ARRAY_SCRIPT).display()
+        ),
+    }
+    Ok(())
+}
+
+fn run_sweep(args: SweepArgs) -> Result<()> {
+    use longtail::reproduce::plan::Sweep;
+    use longtail::reproduce::runner::RunnerOptions;
+    let root = PathBuf::from(".");
+    let sweep = Sweep::load(&args.sweep)?;
+    let planned = sweep.expand(&root)?;
+    if args.list {
+        for r in &planned {
+            println!("{}\t{}\t{}", r.name, r.config.display(), r.overrides.join(" "));
+        }
+        return Ok(());
+    }
+    let opts = RunnerOptions {
+        exe: std::env::current_exe().context("cannot find the longtail executable")?,
+        root: root.clone(),
+        runs: args.runs.clone(),
+        jobs: args.jobs,
+        threads: args.threads,
+        data: args.data.clone(),
+        device: args.device.clone(),
+        overrides: args.overrides.clone(),
+        retry_failed: args.retry_failed,
+        keep_weights_from: args.keep_weights_from,
+    };
+    let runs_abs = std::path::absolute(&args.runs)?;
+    let md = runs_abs.join("sweep.md").display().to_string();
+    let png = runs_abs.join("sweep.png").display().to_string();
+    let render = ["compare", &runs_abs.display().to_string(), "--md", &md, "--png", &png].map(String::from).to_vec();
+    if let Some(slurm) = args.slurm.options() {
+        return launch_array(opts, planned, &slurm, &render, "longtail-sweep");
+    }
+    train_here(&planned, &opts)?;
+    let png = args.runs.join("sweep.png");
+    let text = longtail::report::compare::compare(&[args.runs.as_path()], None, &png)?;
+    longtail::store::atomic_write(Path::new(&md), text.as_bytes())?;
+    print!("{text}");
+    eprintln!("wrote {md}");
     Ok(())
 }
 
@@ -625,9 +814,12 @@ fn main() -> ExitCode {
             println!("wrote {} (and report.html, plots)", md.display());
             Ok(())
         }),
-        Command::Compare { runs, by, png } => {
+        Command::Compare { runs, by, png, md } => {
             let runs: Vec<&Path> = runs.iter().map(|p| p.as_path()).collect();
-            longtail::report::compare::compare(&runs, by.as_deref(), &png).map(|md| print!("{md}"))
+            longtail::report::compare::compare(&runs, by.as_deref(), &png).and_then(|text| {
+                print!("{text}");
+                md.map_or(Ok(()), |path| longtail::store::atomic_write(&path, text.as_bytes()))
+            })
         }
         Command::Status { paths } => run_status(&paths),
         Command::Diff { a, b } => match longtail::report::diff::diff(&a, &b) {
@@ -640,6 +832,13 @@ fn main() -> ExitCode {
         Command::Reproduce { command: ReproduceCommand::Report(args) } => run_reproduce(args),
         Command::Reproduce { command: ReproduceCommand::StageTwo { results } } => {
             longtail::report::stage_two::write(&results).map(|p| println!("wrote {}", p.display()))
+        }
+        Command::Reproduce { command: ReproduceCommand::Sweep(args) } => run_sweep(args),
+        Command::Reproduce { command: ReproduceCommand::Task { plan, index } } => {
+            match longtail::reproduce::slurm::run_task(&plan, index) {
+                Ok(code) => return ExitCode::from(code as u8),
+                Err(e) => Err(e),
+            }
         }
         Command::Bench(args) => run_bench(args),
         Command::Data { command } => run_data(command),

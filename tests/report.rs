@@ -210,6 +210,16 @@ fn compare_tabulates_runs_by_a_config_key() {
     assert!(md.contains("| confidence |"), "{md}");
 }
 
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
 #[test]
 fn compare_averages_the_seeds_of_one_setting() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -227,9 +237,22 @@ fn compare_averages_the_seeds_of_one_setting() {
     assert!(md.contains("| 0.9 | 2 | 0, 1 | 61.23 ± 0.00 | 67.65 ± 1.41 |"), "{md}");
     assert!(md.contains("| 0.99 | 1 | 0 |"), "{md}");
     assert!(md.contains("runs with the same loss.alpha"));
-    // Without --by every run is one group; the same seed twice is flagged.
-    let md = compare::compare(&paths[..2], None, &png).unwrap();
-    assert!(md.contains("| all | 2 | 0, 0 (repeated seed) |"), "{md}");
+    // Without --by the groups are the seeds of each run (names `<run>-seed<N>`); the same seed
+    // twice is flagged.
+    let md = compare::compare(&paths, None, &png).unwrap();
+    assert!(md.contains("| a | 2 | 0, 1 | 61.23 ± 0.00 | 67.65 ± 1.41 |"), "{md}");
+    assert!(md.contains("| b | 1 | 0 |"), "{md}");
+    let md = compare::compare(&[paths[0], paths[0]], None, &png).unwrap();
+    assert!(md.contains("| a | 2 | 0, 0 (repeated seed) |"), "{md}");
+    // A folder of runs is every finished run in it.
+    let folder = tempfile::tempdir().unwrap();
+    for (i, d) in dirs.iter().enumerate() {
+        copy_dir(d.path(), &folder.path().join(format!("r{i}")));
+    }
+    std::fs::create_dir(folder.path().join("unfinished")).unwrap();
+    std::fs::write(folder.path().join("unfinished").join(run::CONFIG_FILE), "").unwrap();
+    let md = compare::compare(&[folder.path()], None, &png).unwrap();
+    assert!(md.contains("| a | 2 | 0, 1 | 61.23 ± 0.00 | 67.65 ± 1.41 |"), "{md}");
 }
 
 #[test]

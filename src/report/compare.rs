@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 
 use super::document::{markdown, Block};
 use super::plots;
+use crate::reproduce::plan::seed_group;
 use crate::run::{self, RunDir, Summary, Weights};
 use crate::score::metrics::fmt_group;
 
@@ -17,6 +18,37 @@ use crate::score::metrics::fmt_group;
 struct Compared {
     summary: Summary,
     config: PathBuf,
+}
+
+/// The finished runs `paths` name: run directories, published results, and folders of run
+/// directories (a sweep's or a table's `--runs`), whose unfinished runs are left out with a line.
+fn expand(paths: &[&Path]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let is_run = |d: &Path| d.join(run::CONFIG_FILE).is_file() || d.join(run::SUMMARY_FILE).is_file();
+        if !p.is_dir() || is_run(p) {
+            out.push(p.to_path_buf());
+            continue;
+        }
+        let mut runs: Vec<PathBuf> = std::fs::read_dir(p)
+            .with_context(|| format!("cannot read {}", p.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|d| d.is_dir() && is_run(d))
+            .collect();
+        runs.sort();
+        let (finished, unfinished): (Vec<PathBuf>, Vec<PathBuf>) =
+            runs.into_iter().partition(|d| d.join(run::SUMMARY_FILE).is_file());
+        if !unfinished.is_empty() {
+            let names: Vec<String> =
+                unfinished.iter().filter_map(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+            eprintln!("compare: {} not finished, left out: {}", p.display(), names.join(", "));
+        }
+        if finished.is_empty() {
+            anyhow::bail!("{} holds no finished run", p.display());
+        }
+        out.extend(finished);
+    }
+    Ok(out)
 }
 
 /// A run directory (`summary.json`, `config.toml`) or a published result file
@@ -106,18 +138,19 @@ const EXTRAS: [Extra; 8] = [
 
 /// Markdown table of the runs (run directories or published results); writes the chart to `png`.
 pub fn compare(runs: &[&Path], by: Option<&str>, png: &Path) -> Result<String> {
-    let loaded = runs.iter().map(|p| load(p)).collect::<Result<Vec<_>>>()?;
+    let loaded = expand(runs)?.iter().map(|p| load(p)).collect::<Result<Vec<_>>>()?;
     let extras: Vec<Extra> =
         EXTRAS.into_iter().filter(|(_, of)| loaded.iter().any(|c| of(&c.summary).is_some())).collect();
     let mut rows = Vec::new();
     let mut series = Vec::new();
     let mut groups: BTreeMap<String, GroupRuns> = BTreeMap::new();
     for Compared { summary: s, config } in &loaded {
+        // Without --by, the seeds of one run (`<name>-seed<N>`, as `--seeds` and sweeps name them).
         let key = match by {
             Some(k) => config_value(config, k)?,
-            None => String::new(),
+            None => seed_group(&s.name).to_string(),
         };
-        let label = if key.is_empty() { s.name.clone() } else { format!("{} ({}={key})", s.name, by.unwrap_or("")) };
+        let label = if by.is_none() { s.name.clone() } else { format!("{} ({}={key})", s.name, by.unwrap_or("")) };
         let group = groups
             .entry(key.clone())
             .or_insert_with(|| GroupRuns { extras: vec![Vec::new(); extras.len()], ..Default::default() });
@@ -157,7 +190,7 @@ pub fn compare(runs: &[&Path], by: Option<&str>, png: &Path) -> Result<String> {
     plots::grouped_bars(&series, "last-epoch test accuracy per group", png)?;
     let mut blocks = vec![Block::Table(head, rows)];
     if groups.values().any(|g| g.seeds.len() > 1) {
-        let over = by.map_or("all runs".to_string(), |k| format!("runs with the same {k}"));
+        let over = by.map_or("the seeds of each run".to_string(), |k| format!("runs with the same {k}"));
         blocks.push(Block::Paragraph(format!("Mean ± sample standard deviation (n − 1) over {over}:")));
         blocks.push(mean_table(&groups, by, &extras));
     }
@@ -165,11 +198,11 @@ pub fn compare(runs: &[&Path], by: Option<&str>, png: &Path) -> Result<String> {
     Ok(markdown(&blocks))
 }
 
-/// One row per group of runs (per value of `by`, or all runs without it): mean ± sample
+/// One row per group of runs (per value of `by`, or the seeds of each run without it): mean ± sample
 /// standard deviation. Runs of a group with repeated seeds are flagged, since they are not
 /// independent draws.
 fn mean_table(groups: &BTreeMap<String, GroupRuns>, by: Option<&str>, extras: &[Extra]) -> Block {
-    let mut head = vec![by.unwrap_or("runs").to_string()];
+    let mut head = vec![by.unwrap_or("run").to_string()];
     head.extend(
         ["n", "seeds", "best overall", "last overall", "last many", "last medium", "last few"].map(String::from),
     );
@@ -182,7 +215,7 @@ fn mean_table(groups: &BTreeMap<String, GroupRuns>, by: Option<&str>, extras: &[
             let repeated = seeds.windows(2).any(|w| w[0] == w[1]);
             let seed_list = seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
             let mut row = vec![
-                if by.is_some() { key.clone() } else { "all".to_string() },
+                key.clone(),
                 g.seeds.len().to_string(),
                 if repeated { format!("{seed_list} (repeated seed)") } else { seed_list },
                 fmt_mean_std(&g.best),

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use super::document::{html, markdown, Block};
 use super::plots;
 use crate::reproduce::manifest::{HeadlineSystem, Manifest, Row};
+use crate::reproduce::plan::seed_group;
 use crate::run::{status, RunStatus, Summary};
 use crate::score::metrics::fmt_group;
 use crate::store;
@@ -53,6 +54,51 @@ impl Source<'_> {
             }
         }
     }
+}
+
+impl Source<'_> {
+    /// Seed and best-epoch accuracy of every finished seed of `row`: its own run and the
+    /// `<stem>-seed<N>` runs (or results) beside it that `reproduce report --seeds` trains.
+    fn seeds(&self, row: &Row) -> Result<Vec<(u64, f64)>> {
+        let stem = row.stem();
+        let folder = self.folder();
+        let Ok(entries) = std::fs::read_dir(folder) else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for e in entries.filter_map(|e| e.ok()) {
+            let path = e.path();
+            let name = match self {
+                Source::Runs(_) => e.file_name().to_string_lossy().into_owned(),
+                Source::Results(_) if path.extension().is_some_and(|x| x == "json") => {
+                    path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                }
+                Source::Results(_) => continue,
+            };
+            if seed_group(&name) != stem {
+                continue;
+            }
+            let summary = match self {
+                Source::Runs(_) => match status(&path) {
+                    Ok(RunStatus::Finished(s)) => Some(*s),
+                    _ => None,
+                },
+                Source::Results(_) => Some(Summary::read(&path).with_context(|| format!("row {:?}", row.label))?),
+            };
+            out.extend(summary.map(|s| (s.seed, s.best.overall)));
+        }
+        out.sort_by_key(|&(seed, _)| seed);
+        Ok(out)
+    }
+}
+
+/// "80.10 ± 0.42 (seeds 0, 1, 2)" where a row has two finished seeds or more.
+fn over_seeds(seeds: &[(u64, f64)]) -> Option<String> {
+    if seeds.len() < 2 {
+        return None;
+    }
+    let values: Vec<f64> = seeds.iter().map(|&(_, v)| v).collect();
+    let (m, sd) = crate::report::compare::mean_std(&values);
+    let list = seeds.iter().map(|(s, _)| s.to_string()).collect::<Vec<_>>().join(", ");
+    Some(format!("{m:.2} ± {sd:.2} (seeds {list})"))
 }
 
 fn num(v: Option<f64>) -> String {
@@ -201,7 +247,18 @@ pub fn render(manifest: &Manifest, rows: &[Row], source: Source) -> Result<Strin
         )),
     ];
     let notes = findings(rows, &lines);
-    blocks.push(Block::Table(HEAD.map(String::from).to_vec(), lines.into_iter().map(|l| l.cells).collect()));
+    let mut head = HEAD.map(String::from).to_vec();
+    let mut cells: Vec<Vec<String>> = lines.into_iter().map(|l| l.cells).collect();
+    // Only a table with seeds gets the column (mean ± sample std of the best epochs).
+    let seeds: Vec<Option<String>> =
+        rows.iter().map(|r| source.seeds(r).map(|s| over_seeds(&s))).collect::<Result<_>>()?;
+    if seeds.iter().any(Option::is_some) {
+        head.push("ours best over seeds (mean ± std)".into());
+        for (row, cell) in cells.iter_mut().zip(seeds) {
+            row.push(cell.unwrap_or_else(|| "—".into()));
+        }
+    }
+    blocks.push(Block::Table(head, cells));
     if !notes.is_empty() {
         blocks.push(Block::Paragraph(format!(
             "Rows more than {EXPLAIN_ABOVE} point from the reported number, and why:\n\n{}",

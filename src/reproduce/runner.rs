@@ -1,4 +1,4 @@
-//! Train every row's config that is not finished yet: start it, resume it, or leave it alone,
+//! Train every planned run (`plan::PlannedRun`) that is not finished yet: start it, resume it, or leave it alone,
 //! with up to `jobs` trainings at once (each a child `longtail train` process with its own log,
 //! so one crash never takes the others down and every run stays resumable on its own).
 use std::fs::OpenOptions;
@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::manifest::Row;
+use super::plan::PlannedRun;
 use crate::run::{self, status, RunDir, RunStatus};
 
-/// How to launch the trainings.
+/// How to launch the trainings (also what a SLURM array's tasks read, `slurm::ArrayPlan`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RunnerOptions {
     /// The `longtail` binary to run (normally the current executable).
     pub exe: PathBuf,
@@ -32,15 +33,15 @@ pub struct RunnerOptions {
 
 /// One training to launch.
 struct Job {
-    row: Row,
+    run: PlannedRun,
     dir: PathBuf,
     resume: bool,
 }
 
 /// What happened to each config this call tried to train: (config stem, succeeded).
-pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, bool)>> {
+pub fn train_missing(runs: &[PlannedRun], opts: &RunnerOptions) -> Result<Vec<(String, bool)>> {
     std::fs::create_dir_all(&opts.runs).with_context(|| format!("cannot create {}", opts.runs.display()))?;
-    let (mut queue, mut results) = queue_unfinished(rows, opts);
+    let (mut queue, mut results) = queue_unfinished(runs, opts);
     let jobs = opts.jobs.max(1);
     let threads = threads_per_job(opts, jobs);
     let total = queue.len();
@@ -68,7 +69,7 @@ pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, 
             eprintln!(
                 "[{started}/{total}] {} {} (log: {})",
                 if job.resume { "resuming" } else { "starting" },
-                job.row.stem(),
+                job.run.name,
                 log_path(&job.dir).display()
             );
             running.push((job, child, Instant::now()));
@@ -90,11 +91,11 @@ pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, 
                 let minutes = t0.elapsed().as_secs_f64() / 60.0;
                 eprintln!(
                     "{} {} after {minutes:.1} min (log: {})",
-                    job.row.stem(),
+                    job.run.name,
                     outcome(&job, exit),
                     log_path(&job.dir).display()
                 );
-                results.push((job.row.stem(), exit.success()));
+                results.push((job.run.name.clone(), exit.success()));
             } else {
                 i += 1;
             }
@@ -105,33 +106,33 @@ pub fn train_missing(rows: &[Row], opts: &RunnerOptions) -> Result<Vec<(String, 
 
 /// The rows still to train, as jobs (new or resumed), and the rows left alone as results: a run
 /// that does not read is reported and skipped, a failed one waits for `--retry-failed`.
-fn queue_unfinished(rows: &[Row], opts: &RunnerOptions) -> (Vec<Job>, Vec<(String, bool)>) {
+fn queue_unfinished(runs: &[PlannedRun], opts: &RunnerOptions) -> (Vec<Job>, Vec<(String, bool)>) {
     let (mut queue, mut results) = (Vec::new(), Vec::new());
-    for row in rows {
-        let dir = row.run_dir(&opts.runs);
+    for run in runs {
+        let dir = run.run_dir(&opts.runs);
         let standing = match status(&dir) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("{}: {e:#}; skipped (repair or remove the file)", row.stem());
-                results.push((row.stem(), false));
+                eprintln!("{}: {e:#}; skipped (repair or remove the file)", run.name);
+                results.push((run.name.clone(), false));
                 continue;
             }
         };
         match standing {
-            RunStatus::Finished(s) => eprintln!("{}: finished ({:.2} last), skipped", row.stem(), s.last.overall),
+            RunStatus::Finished(s) => eprintln!("{}: finished ({:.2} last), skipped", run.name, s.last.overall),
             RunStatus::Failed(msg) if !opts.retry_failed => {
-                eprintln!("{}: stopped earlier ({msg}); skipped (--retry-failed resumes it)", row.stem())
+                eprintln!("{}: stopped earlier ({msg}); skipped (--retry-failed resumes it)", run.name)
             }
             RunStatus::Failed(_) => {
                 let _ = std::fs::remove_file(RunDir::new(&dir).file(run::FAILURE_FILE));
-                queue.push(Job { row: row.clone(), dir, resume: true });
+                queue.push(Job { run: run.clone(), dir, resume: true });
             }
-            RunStatus::Partial { .. } => queue.push(Job { row: row.clone(), dir, resume: true }),
+            RunStatus::Partial { .. } => queue.push(Job { run: run.clone(), dir, resume: true }),
             RunStatus::NotStarted => {
                 // A directory with a config but no checkpoint yet (killed in the first epoch)
                 // resumes too: the trainer refuses to start over an existing run.
                 let resume = RunDir::new(&dir).exists(run::CONFIG_FILE);
-                queue.push(Job { row: row.clone(), dir, resume });
+                queue.push(Job { run: run.clone(), dir, resume });
             }
         }
     }
@@ -152,8 +153,8 @@ fn threads_per_job(opts: &RunnerOptions, jobs: usize) -> Option<usize> {
 fn progress_line<'a>(running: impl Iterator<Item = &'a Job>) -> String {
     running
         .map(|job| match status(&job.dir) {
-            Ok(RunStatus::Partial { epochs_done, epochs }) => format!("{} {epochs_done}/{epochs}", job.row.stem()),
-            _ => format!("{} starting", job.row.stem()),
+            Ok(RunStatus::Partial { epochs_done, epochs }) => format!("{} {epochs_done}/{epochs}", job.run.name),
+            _ => format!("{} starting", job.run.name),
         })
         .collect::<Vec<_>>()
         .join(" · ")
@@ -204,7 +205,7 @@ fn spawn(job: &Job, opts: &RunnerOptions, threads: Option<usize>) -> Result<Chil
     cmd.current_dir(&opts.root)
         .arg("train")
         .arg("--config")
-        .arg(&job.row.config)
+        .arg(&job.run.config)
         .arg("--out")
         .arg(std::path::absolute(&job.dir)?)
         .arg("--plain");
@@ -220,7 +221,7 @@ fn spawn(job: &Job, opts: &RunnerOptions, threads: Option<usize>) -> Result<Chil
     if let Some(d) = &opts.device {
         cmd.arg("--device").arg(d);
     }
-    for o in &opts.overrides {
+    for o in opts.overrides.iter().chain(&job.run.overrides) {
         cmd.arg("--set").arg(o);
     }
     if let Some(n) = opts.keep_weights_from {
